@@ -1,0 +1,98 @@
+/**
+ * @module Starts the services the Worker needs outside workerd, for `npm start` and tests.
+ *
+ * - Postgres: the server at `databaseUrl` as is, a scratch database created on the server
+ *   at `scratchFrom` (tests), or embedded PGlite; then migrations; then the ws proxy the
+ *   Neon driver connects through.
+ * - Redis: the Upstash REST adapter over the real server at `redisUrl`, or over the
+ *   embedded twin.
+ *
+ * The result is exactly the set of variables the Worker reads (`workerVars`).
+ */
+import { randomBytes } from "node:crypto";
+import { applyMigrations, createScratchDatabase, type RunningPostgres, startEmbeddedPostgres } from "./postgres.ts";
+import { memoryBackend, redisBackend, startUpstashAdapter, type UpstashAdapter } from "./upstash-adapter.ts";
+import { startWsProxy, type WsProxy } from "./ws-proxy.ts";
+
+export interface LocalServicesOptions {
+  /** Use this Postgres database as it is (migrations are applied to it). */
+  databaseUrl?: string;
+  /** Create a scratch database on this server instead (dropped on stop). */
+  scratchFrom?: string;
+  /** Where embedded PGlite keeps its files; null keeps them in memory. */
+  pgliteDir?: string | null;
+  /** A real Redis; without it the adapter serves the embedded twin. */
+  redisUrl?: string;
+  /** Fixed ports (0 or absent: any free port). */
+  ports?: { postgres?: number; wsProxy?: number; redisRest?: number };
+  log?: (message: string) => void;
+}
+
+export interface LocalServices {
+  postgres: { kind: "external" | "scratch" | "pglite"; url: string };
+  redis: { kind: "redis" | "memory"; restUrl: string; token: string };
+  wsProxy: string;
+  /** The Worker's variables that point it at these services. */
+  workerVars: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export async function startLocalServices(options: LocalServicesOptions = {}): Promise<LocalServices> {
+  const log = options.log ?? (() => {});
+  const stack: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const close of stack.reverse()) await close().catch(() => {});
+  };
+  try {
+    let postgres: RunningPostgres;
+    let kind: LocalServices["postgres"]["kind"];
+    if (options.scratchFrom) {
+      postgres = await createScratchDatabase(options.scratchFrom);
+      kind = "scratch";
+    } else if (options.databaseUrl) {
+      postgres = { url: options.databaseUrl, close: async () => {} };
+      kind = "external";
+    } else {
+      postgres = await startEmbeddedPostgres({ dataDir: options.pgliteDir ?? null, port: options.ports?.postgres });
+      kind = "pglite";
+    }
+    stack.push(() => postgres.close());
+    log(`postgres: ${kind} ${redact(postgres.url)}`);
+
+    await applyMigrations(postgres.url);
+    log("postgres: migrations applied");
+
+    const proxy: WsProxy = await startWsProxy({ port: options.ports?.wsProxy });
+    stack.push(() => proxy.close());
+
+    const token = randomBytes(16).toString("hex");
+    const adapter: UpstashAdapter = await startUpstashAdapter({
+      backend: options.redisUrl ? redisBackend(options.redisUrl) : memoryBackend(),
+      token,
+      port: options.ports?.redisRest,
+    });
+    stack.push(() => adapter.close());
+    log(`redis: ${adapter.backend.kind} via Upstash REST adapter at ${adapter.url}`);
+
+    return {
+      postgres: { kind, url: postgres.url },
+      redis: { kind: adapter.backend.kind, restUrl: adapter.url, token },
+      wsProxy: proxy.address,
+      workerVars: {
+        DATABASE_URL: postgres.url,
+        LOCAL_WSPROXY: proxy.address,
+        UPSTASH_REDIS_REST_URL: adapter.url,
+        UPSTASH_REDIS_REST_TOKEN: token,
+      },
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** Hides a password in a connection URL for logs. */
+export function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, "//$1:***@");
+}

@@ -1,0 +1,168 @@
+/**
+ * @module `npm start`: the whole platform on one machine with nothing installed but npm.
+ *
+ * 1. Postgres: `DATABASE_URL` if set, else embedded PGlite persisted in `.data/pglite`;
+ *    migrations are applied either way.
+ * 2. Redis: the Upstash REST adapter over `REDIS_URL` if set, else the embedded twin.
+ * 3. `wrangler dev`: the Worker, its Durable Objects and local R2 (state in `.data/wrangler`).
+ *
+ * It prints the URLs once `/ping` answers, and Ctrl-C (or SIGTERM) stops every child.
+ * Environment: PORT (8787), DATABASE_URL, REDIS_URL, PGLITE_DIR, WRANGLER_STATE_DIR,
+ * PG_PORT / WS_PROXY_PORT / REDIS_REST_PORT (fixed ports for the local services).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { type LocalServices, redact, startLocalServices } from "./services.ts";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const READY_TIMEOUT_MS = 60_000;
+
+function log(message: string): void {
+  console.log(`[start] ${message}`);
+}
+
+function envPort(name: string, fallback?: number): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`${name} must be a port number (got ${JSON.stringify(raw)})`);
+  }
+  return port;
+}
+
+/** A free TCP port on loopback (for wrangler's inspector, which otherwise clashes). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+async function waitForPing(port: number, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited with code ${child.exitCode}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/ping`, { signal: AbortSignal.timeout(2000) });
+      const body = await res.text();
+      if (res.ok) return;
+      log(`waiting: /ping answered ${res.status} ${body.slice(0, 200)}`);
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`the Worker did not answer /ping within ${READY_TIMEOUT_MS / 1000} s`);
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const port = envPort("PORT", 8787) ?? 8787;
+  let services: LocalServices | null = null;
+  let wrangler: ChildProcess | null = null;
+  let stopping = false;
+
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    log("stopping");
+    if (wrangler && wrangler.exitCode === null) {
+      const exited = new Promise((r) => wrangler?.once("exit", r));
+      // wrangler runs in its own process group so that its workerd children go too.
+      try {
+        if (wrangler.pid) process.kill(-wrangler.pid, "SIGTERM");
+      } catch {
+        wrangler.kill("SIGTERM");
+      }
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      try {
+        if (wrangler.pid && wrangler.exitCode === null) process.kill(-wrangler.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    await services?.stop();
+    log("stopped");
+    process.exit(code);
+  };
+  process.on("SIGINT", () => void stop(0));
+  process.on("SIGTERM", () => void stop(0));
+
+  try {
+    services = await startLocalServices({
+      databaseUrl: process.env.DATABASE_URL || undefined,
+      pgliteDir: process.env.PGLITE_DIR ?? path.join(ROOT, ".data", "pglite"),
+      redisUrl: process.env.REDIS_URL || undefined,
+      ports: {
+        postgres: envPort("PG_PORT"),
+        wsProxy: envPort("WS_PROXY_PORT"),
+        redisRest: envPort("REDIS_REST_PORT"),
+      },
+      log,
+    });
+
+    const vars = Object.entries(services.workerVars).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+    const stateDir = process.env.WRANGLER_STATE_DIR ?? path.join(ROOT, ".data", "wrangler");
+    const args = [
+      "dev",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--inspector-port",
+      String(await freePort()),
+      "--persist-to",
+      stateDir,
+      "--show-interactive-dev-session=false",
+      "--log-level",
+      process.env.WRANGLER_LOG_LEVEL ?? "log",
+      ...vars,
+    ];
+    const shown = args.map((a) =>
+      a.startsWith("UPSTASH_REDIS_REST_TOKEN:") ? "UPSTASH_REDIS_REST_TOKEN:***" : redact(a),
+    );
+    log(`wrangler ${shown.join(" ")}`);
+    wrangler = spawn(path.join(ROOT, "node_modules", ".bin", "wrangler"), args, {
+      cwd: ROOT,
+      stdio: ["ignore", "inherit", "inherit"],
+      detached: true,
+      env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
+    });
+    wrangler.once("exit", (code) => {
+      if (!stopping) {
+        log(`wrangler dev exited (${code}); shutting down`);
+        void stop(code ?? 1);
+      }
+    });
+
+    await waitForPing(port, wrangler);
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    console.log(
+      [
+        "",
+        `chutes-edge is up (${seconds} s): postgres=${services.postgres.kind}, redis=${services.redis.kind}`,
+        `  API        http://api.localhost:${port}   (also http://127.0.0.1:${port}, http://localhost:${port})`,
+        `  LLM        http://llm.localhost:${port}/v1`,
+        `  miners     ws://socket.localhost:${port}/`,
+        `  events     ws://events.localhost:${port}/`,
+        `  registry   http://registry.localhost:${port}`,
+        `  chutes     http://{slug}.localhost:${port}/…`,
+        `  check      curl http://api.localhost:${port}/ping`,
+        "Ctrl-C stops everything.",
+        "",
+      ].join("\n"),
+    );
+  } catch (error) {
+    console.error(`[start] failed: ${(error as Error).stack ?? error}`);
+    await stop(1);
+  }
+}
+
+await main();

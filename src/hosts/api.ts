@@ -1,0 +1,8 @@
+/**
+ * @module `api.{domain}`: the REST API. Each resource is a sub-app in src/routes/.
+ */
+import { createHostApp } from "../app.ts";
+import { ping } from "../routes/ping.ts";
+
+export const apiHost = createHostApp();
+apiHost.route("/", ping);

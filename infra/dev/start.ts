@@ -45,6 +45,14 @@ function freePort(): Promise<number> {
   });
 }
 
+function signalGroup(leader: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-leader, signal);
+  } catch {
+    // The group is already gone.
+  }
+}
+
 async function waitForPing(port: number, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
@@ -73,20 +81,14 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log("stopping");
-    if (wrangler && wrangler.exitCode === null) {
-      const exited = new Promise((r) => wrangler?.once("exit", r));
-      // wrangler runs in its own process group so that its workerd children go too.
-      try {
-        if (wrangler.pid) process.kill(-wrangler.pid, "SIGTERM");
-      } catch {
-        wrangler.kill("SIGTERM");
-      }
+    if (wrangler?.pid) {
+      const pid = wrangler.pid;
+      const exited = wrangler.exitCode === null ? new Promise((r) => wrangler?.once("exit", r)) : Promise.resolve();
+      // wrangler leads its own process group (detached), and its workerd processes are in
+      // it: SIGTERM lets wrangler shut down, SIGKILL then removes anything left behind.
+      signalGroup(pid, "SIGTERM");
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      try {
-        if (wrangler.pid && wrangler.exitCode === null) process.kill(-wrangler.pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
+      signalGroup(pid, "SIGKILL");
     }
     await services?.stop();
     log("stopped");

@@ -1,0 +1,67 @@
+/**
+ * Black-box checks of a real `npm start`: the launcher, wrangler dev, the Worker, its
+ * Durable Objects and the local services, reached over HTTP and WebSocket like a client.
+ */
+import { describe, expect, inject, it } from "vitest";
+import WebSocket from "ws";
+import { hostRequest } from "../support/http.ts";
+
+const base = inject("platformUrl");
+const port = new URL(base).port;
+
+describe("npm start", () => {
+  it("answers /ping with pong on api.localhost, 127.0.0.1 and localhost", async () => {
+    for (const host of ["api.localhost", "127.0.0.1", "localhost"]) {
+      const res = await hostRequest(base, host, "/ping");
+      expect(res.status, host).toBe(200);
+      expect(res.headers["content-type"]).toMatch(/^application\/json/);
+      expect(res.json()).toEqual({ message: "pong" });
+    }
+  });
+
+  it("dispatches on the host name that reached it", async () => {
+    const chute = await hostRequest(base, "alice-demo.localhost", "/ping");
+    expect(chute.status).toBe(404);
+    expect(chute.json()).toMatchObject({ code: "not_found", detail: expect.stringContaining("alice-demo.localhost") });
+
+    const unknown = await hostRequest(base, "a.b.localhost", "/");
+    expect(unknown.status).toBe(404);
+    expect(unknown.json()).toMatchObject({ code: "not_found", detail: expect.stringContaining("Unknown host") });
+  });
+
+  it("sends every error as JSON with a request id", async () => {
+    const res = await hostRequest(base, "api.localhost", "/nothing-here");
+    expect(res.status).toBe(404);
+    expect(res.headers["content-type"]).toBe("application/json");
+    const body = res.json<{ request_id: string }>();
+    expect(res.headers["x-request-id"]).toBe(body.request_id);
+  });
+
+  it("upgrades a miner socket into the hub and answers pings", async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { headers: { host: `socket.localhost:${port}` } });
+    const frames: Record<string, unknown>[] = [];
+    const got = (n: number) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`only ${frames.length} frames`)), 5000);
+        const check = () => {
+          if (frames.length >= n) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        ws.on("message", (data) => {
+          frames.push(JSON.parse(String(data)));
+          check();
+        });
+        check();
+      });
+    await got(1);
+    expect(frames[0]).toMatchObject({ type: "hello" });
+    ws.send(JSON.stringify({ type: "ping", seq: 1 }));
+    await got(2);
+    expect(frames[1]).toEqual({ type: "pong", seq: 1 });
+    const closed = new Promise<number>((resolve) => ws.on("close", (code) => resolve(code)));
+    ws.close(1000, "bye");
+    expect(await closed).toBe(1000);
+  });
+});

@@ -1,0 +1,106 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { ChuteRouter } from "../../durable-objects/chute-router.ts";
+import type { EventsHub } from "../../durable-objects/events-hub.ts";
+import type { MinerHub } from "../../durable-objects/miner-hub.ts";
+import { configFor } from "../../src/env.ts";
+import { EVENTS_HUB_NAME, MINER_HUB_NAME } from "../../src/hosts/sockets.ts";
+import { callHost, nextFrames } from "./helpers.ts";
+
+const config = configFor(env);
+
+async function openSocket(host: string): Promise<WebSocket> {
+  const res = await callHost(host, "/", { headers: { upgrade: "websocket" } });
+  expect(res.status).toBe(101);
+  const ws = res.webSocket;
+  if (!ws) throw new Error("no WebSocket on the 101 response");
+  ws.accept();
+  return ws;
+}
+
+describe("miner hub", () => {
+  it("upgrades a socket. connection into the hub and answers it", async () => {
+    const ws = await openSocket("socket.localhost");
+    const [hello] = await nextFrames(ws, 1);
+    expect(hello).toMatchObject({ type: "hello", seq: 0 });
+
+    const pong = nextFrames(ws, 1);
+    ws.send(JSON.stringify({ type: "ping", seq: 7 }));
+    expect((await pong)[0]).toEqual({ type: "pong", seq: 7 });
+
+    const error = nextFrames(ws, 1);
+    ws.send("not json");
+    expect((await error)[0]).toMatchObject({ type: "error" });
+
+    const hub = config.MINER_HUB.get(config.MINER_HUB.idFromName(MINER_HUB_NAME)) as DurableObjectStub<MinerHub>;
+    expect(await hub.connectionCount()).toBeGreaterThanOrEqual(1);
+    await runInDurableObject(hub, (_instance, state) => {
+      expect(state.getWebSockets("miner").length).toBeGreaterThanOrEqual(1);
+    });
+    ws.close(1000, "done");
+  });
+
+  it("answers the literal ping frame without waking the object (auto-response)", async () => {
+    const ws = await openSocket("ws.localhost");
+    await nextFrames(ws, 1);
+    const pong = nextFrames(ws, 1);
+    ws.send(JSON.stringify({ type: "ping" }));
+    expect((await pong)[0]).toEqual({ type: "pong" });
+    ws.close(1000);
+  });
+});
+
+describe("events hub", () => {
+  it("delivers a published event to a subscriber", async () => {
+    const ws = await openSocket("events.localhost");
+    const hub = config.EVENTS_HUB.get(config.EVENTS_HUB.idFromName(EVENTS_HUB_NAME)) as DurableObjectStub<EventsHub>;
+    const frame = nextFrames(ws, 1);
+    const delivered = await hub.publish({ reason: "instance_created", data: { instance_id: "i-1" } });
+    expect(delivered).toBeGreaterThanOrEqual(1);
+    expect((await frame)[0]).toEqual({ type: "event", reason: "instance_created", data: { instance_id: "i-1" } });
+    ws.close(1000);
+  });
+});
+
+describe("chute router", () => {
+  const instance = (id: string, maxConcurrency: number) => ({
+    instanceId: id,
+    host: "127.0.0.1",
+    port: 9000,
+    maxConcurrency,
+  });
+
+  it("leases the least-loaded instance and respects the concurrency cap", async () => {
+    const router = config.CHUTE_ROUTER.get(
+      config.CHUTE_ROUTER.idFromName(crypto.randomUUID()),
+    ) as DurableObjectStub<ChuteRouter>;
+    expect(await router.acquire()).toEqual({ ok: false, reason: "no_instances" });
+
+    await router.setInstances([instance("a", 1), instance("b", 2)]);
+    const first = await router.acquire();
+    const second = await router.acquire();
+    const third = await router.acquire();
+    if (!first.ok || !second.ok || !third.ok) throw new Error("expected three leases");
+    // a and b start at 0; after one each, only b has room.
+    expect(new Set([first.instance.instanceId, second.instance.instanceId])).toEqual(new Set(["a", "b"]));
+    expect(third.instance.instanceId).toBe("b");
+    expect(await router.acquire()).toEqual({ ok: false, reason: "at_capacity" });
+
+    await router.release(first.leaseId);
+    await router.release(first.leaseId); // idempotent
+    const fourth = await router.acquire();
+    expect(fourth.ok && fourth.instance.instanceId).toBe(first.instance.instanceId);
+  });
+
+  it("expires leases whose release never comes", async () => {
+    const router = config.CHUTE_ROUTER.get(
+      config.CHUTE_ROUTER.idFromName(crypto.randomUUID()),
+    ) as DurableObjectStub<ChuteRouter>;
+    await router.setInstances([instance("only", 1)]);
+    expect((await router.acquire(50)).ok).toBe(true);
+    expect(await router.acquire(50)).toEqual({ ok: false, reason: "at_capacity" });
+    await new Promise((r) => setTimeout(r, 80));
+    expect((await router.acquire(50)).ok).toBe(true);
+  });
+});

@@ -141,14 +141,14 @@ export function payloadKey(key: Uint8Array, m: number, finalRoot: Uint8Array): U
 }
 
 async function aesKey(raw: Uint8Array, usage: "encrypt" | "decrypt"): Promise<CryptoKey> {
-  return crypto.subtle.importKey("raw", raw, { name: "AES-GCM" }, false, [usage]);
+  return crypto.subtle.importKey("raw", new Uint8Array(raw), { name: "AES-GCM" }, false, [usage]);
 }
 
 /** AES-256-GCM with a fresh 96-bit nonce and K as associated data; wire: base64(nonce ‖ ct ‖ tag). */
 export async function sealPayload(payloadKeyBytes: Uint8Array, key: Uint8Array, plaintext: string): Promise<string> {
   const nonce = crypto.getRandomValues(new Uint8Array(12));
   const sealed = await crypto.subtle.encrypt(
-    { name: "AES-GCM", iv: nonce, additionalData: key },
+    { name: "AES-GCM", iv: nonce, additionalData: new Uint8Array(key) },
     await aesKey(payloadKeyBytes, "encrypt"),
     utf8(plaintext),
   );
@@ -166,11 +166,11 @@ export async function openPayload(payloadKeyBytes: Uint8Array, key: Uint8Array, 
   if (bytes.length < 12 + 16) return null;
   try {
     const plain = await crypto.subtle.decrypt(
-      { name: "AES-GCM", iv: bytes.subarray(0, 12), additionalData: key },
+      { name: "AES-GCM", iv: bytes.slice(0, 12), additionalData: new Uint8Array(key) },
       await aesKey(payloadKeyBytes, "decrypt"),
-      bytes.subarray(12),
+      bytes.slice(12),
     );
-    return new TextDecoder("utf-8", { fatal: true }).decode(plain);
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(plain);
   } catch {
     return null;
   }

@@ -150,7 +150,7 @@ export async function sealPayload(payloadKeyBytes: Uint8Array, key: Uint8Array, 
   const sealed = await crypto.subtle.encrypt(
     { name: "AES-GCM", iv: nonce, additionalData: new Uint8Array(key) },
     await aesKey(payloadKeyBytes, "encrypt"),
-    utf8(plaintext),
+    new Uint8Array(utf8(plaintext)),
   );
   return toBase64(concatBytes(nonce, new Uint8Array(sealed)));
 }

@@ -12,14 +12,10 @@
  */
 import { neonConfig, Pool } from "@neondatabase/serverless";
 import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
-import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import type { Config } from "../env.ts";
 import * as schema from "./schema.ts";
 
 export type Database = NeonDatabase<typeof schema>;
-
-/** Any drizzle Postgres database over this schema: the Worker's Neon one, or node-postgres in operator scripts. */
-export type AnyDatabase = PgDatabase<PgQueryResultHKT, typeof schema>;
 
 export interface DatabaseHandle {
   db: Database;

@@ -10,7 +10,8 @@ import type { AppEnv } from "../app.ts";
 import { ApiError } from "../lib/errors.ts";
 import { jsonBody, pathParams, rawBody } from "../lib/validation.ts";
 import { agentIdParam, claimSchema, jobIdParam, jobResultSchema, registerAgentSchema } from "../schemas/gpu-agents.ts";
-import { authenticateAgent, type GpuAgent, registerGpuAgent, setGpuAgentDisabled } from "../services/gpu-agents.ts";
+import { authenticateAgent } from "../services/gpu-agent-auth.ts";
+import { type GpuAgent, registerGpuAgent, setGpuAgentDisabled } from "../services/gpu-agents.ts";
 import { claimGpuJob, completeGpuJob, type GpuJob, heartbeatGpuJob, reapGpuJobs } from "../services/gpu-jobs.ts";
 
 /** Between empty claim attempts: a query per agent every half second at most. */

@@ -10,9 +10,8 @@
  * clock rules and tests can move it.
  */
 import { and, eq, inArray, lt, lte, or, type SQL, sql } from "drizzle-orm";
-import type { Database } from "../db/client.ts";
 import { gpuJobs } from "../db/schema.ts";
-import type { Deps } from "../lib/deps.ts";
+import type { AnyDatabase } from "../db/types.ts";
 import { ApiError } from "../lib/errors.ts";
 import { check } from "../lib/validation.ts";
 import type { JobResult } from "../schemas/gpu-agents.ts";
@@ -20,6 +19,12 @@ import { type GpuOp, opPayloadSchemas, opResultSchemas } from "../schemas/gpu-pr
 
 export type GpuJob = typeof gpuJobs.$inferSelect;
 export type GpuJobStatus = GpuJob["status"];
+
+/** What the queue needs: a database (the Worker's, or node-postgres in scripts and tests) and the clock. */
+export interface QueueDeps {
+  db: AnyDatabase;
+  now(): Date;
+}
 
 export const TERMINAL: readonly GpuJobStatus[] = ["succeeded", "failed", "expired"];
 
@@ -44,7 +49,7 @@ const plusLease = (now: Date) => sql`${at(now)} + ${gpuJobs.leaseMs} * interval 
  * here, so an agent never receives a job it cannot parse.
  */
 export async function enqueueGpuJob(
-  deps: Pick<Deps, "db" | "now">,
+  deps: QueueDeps,
   op: GpuOp,
   payload: unknown,
   options: EnqueueOptions = {},
@@ -73,7 +78,7 @@ export async function enqueueGpuJob(
 }
 
 /** Applies the time-driven transitions (expiry, lapsed leases) to every job matching `scope`. */
-export async function reapGpuJobs(db: Database, now: Date, scope?: SQL): Promise<void> {
+export async function reapGpuJobs(db: AnyDatabase, now: Date, scope?: SQL): Promise<void> {
   const live = inArray(gpuJobs.status, ["queued", "running"]);
   await db
     .update(gpuJobs)
@@ -103,11 +108,7 @@ export async function reapGpuJobs(db: Database, now: Date, scope?: SQL): Promise
 }
 
 /** Claims the oldest job this agent can run, or null. Safe under any number of concurrent claimers. */
-export async function claimGpuJob(
-  deps: Pick<Deps, "db" | "now">,
-  agentId: string,
-  ops: readonly GpuOp[],
-): Promise<GpuJob | null> {
+export async function claimGpuJob(deps: QueueDeps, agentId: string, ops: readonly GpuOp[]): Promise<GpuJob | null> {
   const now = deps.now();
   const eligible = deps.db
     .select({ jobId: gpuJobs.jobId })
@@ -145,7 +146,7 @@ export async function claimGpuJob(
 }
 
 /** Extends the lease of a job this agent runs; 409 when it no longer holds it. */
-export async function heartbeatGpuJob(deps: Pick<Deps, "db" | "now">, agentId: string, jobId: string): Promise<GpuJob> {
+export async function heartbeatGpuJob(deps: QueueDeps, agentId: string, jobId: string): Promise<GpuJob> {
   const now = deps.now();
   const [job] = await deps.db
     .update(gpuJobs)
@@ -167,7 +168,7 @@ export interface CompletionOutcome {
  * answers the recorded job and changes nothing; a result from an agent that no longer
  * holds the job, or after the deadline, is refused.
  */
-export async function completeGpuJob(deps: Pick<Deps, "db" | "now">, agentId: string, result: JobResult): Promise<CompletionOutcome> {
+export async function completeGpuJob(deps: QueueDeps, agentId: string, result: JobResult): Promise<CompletionOutcome> {
   const now = deps.now();
   return deps.db.transaction(async (tx) => {
     const [job] = await tx.select().from(gpuJobs).where(eq(gpuJobs.jobId, result.job_id)).for("update");
@@ -207,7 +208,7 @@ export async function completeGpuJob(deps: Pick<Deps, "db" | "now">, agentId: st
 }
 
 /** A job as it stands now (time-driven transitions applied first). */
-export async function getGpuJob(deps: Pick<Deps, "db" | "now">, jobId: string): Promise<GpuJob> {
+export async function getGpuJob(deps: QueueDeps, jobId: string): Promise<GpuJob> {
   await reapGpuJobs(deps.db, deps.now(), eq(gpuJobs.jobId, jobId));
   const [job] = await deps.db.select().from(gpuJobs).where(eq(gpuJobs.jobId, jobId));
   if (!job) throw new ApiError("not_found", `No GPU job ${jobId}.`);
@@ -216,7 +217,7 @@ export async function getGpuJob(deps: Pick<Deps, "db" | "now">, jobId: string): 
 
 /** Waits until the job is finished (succeeded, failed or expired) or `timeoutMs` passes. */
 export async function awaitGpuJob(
-  deps: Pick<Deps, "db" | "now">,
+  deps: QueueDeps,
   jobId: string,
   options: { timeoutMs: number; pollMs?: number },
 ): Promise<GpuJob> {

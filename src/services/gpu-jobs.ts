@@ -10,7 +10,7 @@
  * clock rules and tests can move it.
  */
 import { and, eq, inArray, lt, lte, or, type SQL, sql } from "drizzle-orm";
-import { gpuJobs } from "../db/schema.ts";
+import { gpuAgents, gpuJobs } from "../db/schema.ts";
 import type { AnyDatabase } from "../db/types.ts";
 import { ApiError } from "../lib/errors.ts";
 import { check } from "../lib/validation.ts";
@@ -41,6 +41,8 @@ export interface EnqueueOptions {
 const DEFAULT_DEADLINE_MS = 10 * 60_000;
 const DEFAULT_LEASE_MS = 60_000;
 
+const agentEnabled = (agentId: string) =>
+  sql`exists (select 1 from ${gpuAgents} where ${gpuAgents.agentId} = ${agentId} and not ${gpuAgents.disabled})`;
 const at = (date: Date) => sql`${date.toISOString()}::timestamptz`;
 const plusLease = (now: Date) => sql`${at(now)} + ${gpuJobs.leaseMs} * interval '1 millisecond'`;
 
@@ -140,7 +142,8 @@ export async function claimGpuJob(deps: QueueDeps, agentId: string, ops: readonl
       leaseExpiresAt: plusLease(now),
       updatedAt: now,
     })
-    .where(inArray(gpuJobs.jobId, eligible))
+    // A disabled agent claims nothing, even in a long-poll that began before it was disabled.
+    .where(and(inArray(gpuJobs.jobId, eligible), agentEnabled(agentId)))
     .returning();
   return job ?? null;
 }

@@ -37,6 +37,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const scratch: RunningPostgres | null = process.env.DATABASE_URL
     ? await createScratchDatabase(process.env.DATABASE_URL, "chutes_e2e")
     : null;
+  // With embedded PGlite the tests reach the platform's database on a port chosen here.
+  const pgPort = scratch ? undefined : await freePort();
+  const databaseUrl = scratch?.url ?? `postgres://postgres:postgres@127.0.0.1:${pgPort}/postgres`;
   const stateDir = mkdtempSync(path.join(tmpdir(), "chutes-e2e-"));
   const output: string[] = [];
   const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, "infra/dev/start.ts")], {
@@ -45,6 +48,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       ...process.env,
       PORT: String(port),
       DATABASE_URL: scratch?.url ?? "",
+      PG_PORT: pgPort === undefined ? "" : String(pgPort),
       PGLITE_DIR: path.join(stateDir, "pglite"),
       WRANGLER_STATE_DIR: path.join(stateDir, "wrangler"),
     },
@@ -76,7 +80,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     clearTimeout(readyTimer);
   }
   project.provide("platformUrl", `http://127.0.0.1:${port}`);
-  project.provide("platformDatabaseUrl", scratch?.url ?? "");
+  project.provide("platformDatabaseUrl", databaseUrl);
 
   return async () => {
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));

@@ -59,11 +59,17 @@ export function cpuDevice(index: number): Device {
   };
 }
 
+/** What `chutes-gpu-proof list` reports per GPU. */
 export interface SidecarDevice {
   index: number;
   name: string;
   uuid: string;
   memory: number;
+  major: number;
+  minor: number;
+  processors: number;
+  /** kHz. */
+  clock_rate: number;
 }
 
 /** The GPUs the sidecar sees, or null when there is no sidecar binary or no GPU. */

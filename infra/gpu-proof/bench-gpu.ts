@@ -29,16 +29,15 @@ try {
   const report = await selfTest(device.execute);
   console.log(`self-test through the sidecar: ${report.passed ? "passed" : `FAILED ${report.failures.join("; ")}`}`);
   if (!report.passed) process.exit(1);
-  const listed = gpu as unknown as Record<string, number | string>;
   const record = deviceRecordSchema.parse({
     name: gpu.name,
     uuid: gpu.uuid,
     memory: gpu.memory,
-    major: listed.major,
-    minor: listed.minor,
-    processors: listed.processors,
+    major: gpu.major,
+    minor: gpu.minor,
+    processors: gpu.processors,
     sxm: /SXM|HBM3|H200/.test(gpu.name),
-    clock_rate: listed.clock_rate,
+    clock_rate: gpu.clock_rate,
     max_threads_per_processor: 2048,
     concurrent_kernels: true,
     ecc: true,

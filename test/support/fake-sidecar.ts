@@ -10,7 +10,20 @@ import { runPlan } from "../../src/gpu-proof/engine.ts";
 
 const [command] = process.argv.slice(2);
 if (command === "list") {
-  console.log(JSON.stringify([{ index: 0, name: "Fake GPU (CPU reference)", uuid: "00".repeat(16), memory: 1 << 30 }]));
+  console.log(
+    JSON.stringify([
+      {
+        index: 0,
+        name: "Fake GPU (CPU reference)",
+        uuid: "00".repeat(16),
+        memory: 1 << 30,
+        major: 9,
+        minor: 0,
+        processors: 1,
+        clock_rate: 1_000_000,
+      },
+    ]),
+  );
 } else if (command === "serve") {
   const lines = createInterface({ input: process.stdin });
   lines.on("line", (line) => {

@@ -20,6 +20,7 @@ import {
 } from "../../src/gpu-proof/protocol.ts";
 import { KNOWN_ANSWERS, selfTest } from "../../src/gpu-proof/vectors.ts";
 import { deviceRecordSchema, proofParamsSchema, seedSchema } from "../../src/schemas/gpu-proof.ts";
+import { judgeProofResponse } from "../../src/services/gpu-proof.ts";
 
 const [first, second] = KNOWN_ANSWERS;
 if (!first || !second) throw new Error("known-answers.json must hold at least two vectors");
@@ -195,5 +196,26 @@ describe("profiles and time windows", () => {
     expect(timingVerdict(tiny, 0)).toBe("ok");
     expect(timingVerdict(tiny, tiny.maxMs + 1)).toBe("too_late");
     expect(() => timeWindow("full", { ...first.params.device, name: "Some Other GPU" })).toThrow(/no time window/);
+  });
+});
+
+describe("judging a miner's answer (no GPU needed)", () => {
+  const challenge = {
+    seed: String(first.params.seed),
+    profile: "tiny" as const,
+    devices: [{ device: first.params.device, plaintext: "p1", encryptJobId: "j1" }],
+  };
+  const uuid = first.params.device.uuid;
+  const answer = { plaintext: "p1", commitments: first.commitments };
+
+  it("accepts a complete answer in time and names what is wrong otherwise", () => {
+    expect(judgeProofResponse(challenge, { [uuid]: answer }, 1000)).toEqual({ ok: true });
+    expect(judgeProofResponse(challenge, {}, 1000)).toMatchObject({ ok: false, reason: "no answer for this GPU" });
+    expect(judgeProofResponse(challenge, { [uuid]: { ...answer, plaintext: "p2" } }, 1000)).toMatchObject({
+      reason: "wrong plaintext",
+    });
+    const short = { [uuid]: { ...answer, commitments: answer.commitments.slice(2) } };
+    expect(judgeProofResponse(challenge, short, 1000)).toMatchObject({ reason: expect.stringMatching(/needs 8/) });
+    expect(judgeProofResponse(challenge, { [uuid]: answer }, 30_001)).toMatchObject({ reason: "answered too late" });
   });
 });

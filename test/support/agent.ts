@@ -5,24 +5,13 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateKeyFile } from "../../gpu-agent/src/keys.ts";
+import { freePort } from "../../infra/dev/net.ts";
 
 const MAIN = fileURLToPath(new URL("../../gpu-agent/src/main.ts", import.meta.url));
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
 
 export interface AgentKey {
   keyFile: string;

@@ -98,6 +98,8 @@ export async function reapGpuJobs(db: AnyDatabase, now: Date, scope?: SQL): Prom
     .set({
       status: "failed",
       error: "the lease lapsed on every attempt (the agents running it stopped answering)",
+      // No holder any more: a late result from the last one is refused, not taken as a repeat.
+      agentId: null,
       leaseExpiresAt: null,
       completedAt: now,
       updatedAt: now,

@@ -158,6 +158,29 @@ describe("gpu agent (process)", () => {
     expect(api.seen).toHaveLength(0);
   });
 
+  it("falls back to the CPU reference in auto mode when no GPU is found, and claims work", async () => {
+    const key = newAgentKey();
+    const api = await scriptedApi(() => ({ status: 204 }));
+    servers.push(api.server);
+    const agent = await spawnAgent({
+      CHUTES_API_URL: api.url,
+      GPU_AGENT_ID: crypto.randomUUID(),
+      GPU_AGENT_KEY_FILE: key.keyFile,
+      GPU_AGENT_MODE: "auto",
+      GPU_AGENT_SIDECAR: "/nonexistent/chutes-gpu-proof",
+      GPU_AGENT_OPS: "verify,selftest",
+    });
+    agents.push(agent);
+    await agent.ready();
+    await waitFor(() => api.seen.length > 0);
+    expect((await agent.health()).body).toMatchObject({
+      ok: true,
+      mode: "cpu",
+      devices: [{ name: "cpu-reference-0" }],
+    });
+    expect(JSON.parse((api.seen[0] as Seen).body.toString())).toEqual({ ops: ["verify", "selftest"], wait_ms: 2000 });
+  });
+
   it("exits with a clear message on a bad configuration or a GPU it cannot find", () => {
     const key = newAgentKey();
     const run = (env: Record<string, string>) =>

@@ -258,6 +258,9 @@ describe("leases and deadlines", () => {
     await claimUntil(alice, job.jobId);
     const after = await getGpuJob(clock(5000), job.jobId);
     expect(after).toMatchObject({ status: "failed", error: expect.stringMatching(/lease lapsed/) });
+    const late = await call(alice, `/gpu_agents/jobs/${job.jobId}/result`, resultBody(job.jobId));
+    expect((await expectError(late, 409, "conflict")).detail).toMatch(/already failed/);
+    expect(await rowOf(job.jobId)).toEqual(after);
   });
 
   it("expires a job past its deadline and refuses a result that comes too late", async () => {

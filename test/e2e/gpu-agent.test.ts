@@ -21,7 +21,7 @@ import {
   startNodeProof,
   startProofChecks,
 } from "../../src/services/gpu-proof.ts";
-import { newAgentKey, type RunningAgent, spawnAgent } from "../support/agent.ts";
+import { newAgentKey, type RunningAgent, removeScratch, spawnAgent } from "../support/agent.ts";
 
 const base = inject("platformUrl");
 const databaseUrl = inject("platformDatabaseUrl");
@@ -35,6 +35,7 @@ const db = <T>(fn: (deps: QueueDeps) => Promise<T>) =>
 const agents: RunningAgent[] = [];
 afterAll(async () => {
   await Promise.all(agents.map((a) => a.kill("SIGKILL")));
+  removeScratch();
 });
 
 describe("npm start's GPU agent (CPU mode)", () => {

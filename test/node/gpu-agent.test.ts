@@ -5,16 +5,15 @@
  * refuses work, and configuration errors.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { AGENT_HEADERS, verifyAgentSignature } from "../../src/gpu-proof/agent-auth.ts";
 import { KNOWN_ANSWERS } from "../../src/gpu-proof/vectors.ts";
-import { newAgentKey, type RunningAgent, spawnAgent } from "../support/agent.ts";
+import { newAgentKey, type RunningAgent, removeScratch, scratchDir, spawnAgent } from "../support/agent.ts";
 
 const FAKE = fileURLToPath(new URL("../support/fake-sidecar.ts", import.meta.url));
 const MAIN = fileURLToPath(new URL("../../gpu-agent/src/main.ts", import.meta.url));
@@ -22,7 +21,7 @@ const vector = KNOWN_ANSWERS[0];
 if (!vector) throw new Error("no vectors");
 
 function fakeSidecar(): string {
-  const file = path.join(mkdtempSync(path.join(tmpdir(), "fake-sidecar-")), "chutes-gpu-proof");
+  const file = path.join(scratchDir("fake-sidecar-"), "chutes-gpu-proof");
   writeFileSync(file, `#!/bin/sh\nexec "${process.execPath}" "${FAKE}" "$@"\n`);
   chmodSync(file, 0o755);
   return file;
@@ -58,6 +57,7 @@ afterEach(async () => {
   await Promise.all(agents.splice(0).map((a) => a.kill("SIGKILL")));
   for (const server of servers.splice(0)) server.close();
 });
+afterAll(removeScratch);
 
 const waitFor = async (predicate: () => boolean, timeoutMs = 20_000) => {
   const until = Date.now() + timeoutMs;

@@ -4,7 +4,7 @@
  * and helpers to read /healthz and to kill it.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,8 +18,22 @@ export interface AgentKey {
   publicKey: string;
 }
 
+const scratchDirs: string[] = [];
+
+/** A fresh temporary directory, removed by `removeScratch`. */
+export function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  scratchDirs.push(dir);
+  return dir;
+}
+
+/** Removes every directory `scratchDir` made (keys, fake sidecars). */
+export function removeScratch(): void {
+  for (const dir of scratchDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
 export function newAgentKey(): AgentKey {
-  const keyFile = path.join(mkdtempSync(path.join(tmpdir(), "chutes-agent-test-")), "agent.pem");
+  const keyFile = path.join(scratchDir("chutes-agent-test-"), "agent.pem");
   return { keyFile, publicKey: generateKeyFile(keyFile) };
 }
 

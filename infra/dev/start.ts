@@ -5,15 +5,18 @@
  *    migrations are applied either way.
  * 2. Redis: the Upstash REST adapter over `REDIS_URL` if set, else the embedded twin.
  * 3. `wrangler dev`: the Worker, its Durable Objects and local R2 (state in `.data/wrangler`).
+ * 4. A GPU agent in CPU mode (infra/dev/gpu-agent.ts), registered with a fresh key.
  *
  * It prints the URLs once `/ping` answers, and Ctrl-C (or SIGTERM) stops every child.
  * Environment: PORT (8787), DATABASE_URL, REDIS_URL, PGLITE_DIR, WRANGLER_STATE_DIR,
- * PG_PORT / WS_PROXY_PORT / REDIS_REST_PORT (fixed ports for the local services).
+ * PG_PORT / WS_PROXY_PORT / REDIS_REST_PORT (fixed ports for the local services),
+ * GPU_AGENT_HEALTH_PORT (the agent's /healthz and /metrics; any free port by default).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { type DevAgent, startDevAgent } from "./gpu-agent.ts";
+import { freePort } from "./net.ts";
 import { type LocalServices, redact, startLocalServices } from "./services.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -31,18 +34,6 @@ function envPort(name: string, fallback?: number): number | undefined {
     throw new Error(`${name} must be a port number (got ${JSON.stringify(raw)})`);
   }
   return port;
-}
-
-/** A free TCP port on loopback (for wrangler's inspector, which otherwise clashes). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }
 
 function signalGroup(leader: number, signal: NodeJS.Signals): void {
@@ -75,12 +66,14 @@ async function main(): Promise<void> {
   const port = envPort("PORT", 8787) ?? 8787;
   let services: LocalServices | null = null;
   let wrangler: ChildProcess | null = null;
+  let agent: DevAgent | null = null;
   let stopping = false;
 
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
     log("stopping");
+    await agent?.stop();
     if (wrangler?.pid) {
       const pid = wrangler.pid;
       const exited = wrangler.exitCode === null ? new Promise((r) => wrangler?.once("exit", r)) : Promise.resolve();
@@ -145,6 +138,11 @@ async function main(): Promise<void> {
     });
 
     await waitForPing(port, wrangler);
+    agent = await startDevAgent({
+      apiUrl: `http://127.0.0.1:${port}`,
+      databaseUrl: services.postgres.url,
+      healthPort: envPort("GPU_AGENT_HEALTH_PORT") || (await freePort()),
+    });
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     console.log(
       [
@@ -156,6 +154,7 @@ async function main(): Promise<void> {
         `  events     ws://events.localhost:${port}/`,
         `  registry   http://registry.localhost:${port}`,
         `  chutes     http://{slug}.localhost:${port}/…`,
+        `  GPU agent  CPU mode, ${agent.healthUrl} (and /metrics)`,
         `  check      curl http://api.localhost:${port}/ping`,
         "Ctrl-C stops everything.",
         "",

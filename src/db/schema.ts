@@ -419,6 +419,10 @@ export const gpuJobs = pgTable(
     maxAttempts: integer("max_attempts").notNull().default(3),
     /** A running job whose lease lapses goes back to the queue. */
     leaseExpiresAt: timestamp("lease_expires_at", { withTimezone: true }),
+    /** How long a claim (or a heartbeat) holds the job; short, so a dead agent's job returns soon. */
+    leaseMs: integer("lease_ms").notNull().default(60_000),
+    claimedAt: timestamp("claimed_at", { withTimezone: true }),
+    completedAt: timestamp("completed_at", { withTimezone: true }),
     /** After this the job fails instead of running late. */
     deadlineAt: timestamp("deadline_at", { withTimezone: true }).notNull(),
     result: jsonb("result"),

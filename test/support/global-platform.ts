@@ -6,26 +6,15 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
 import { createScratchDatabase, type RunningPostgres } from "../../infra/dev/postgres.ts";
 import "./provided.ts";
+import { freePort } from "../../infra/dev/net.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   if (process.env.E2E_BASE_URL) {
@@ -37,6 +26,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const scratch: RunningPostgres | null = process.env.DATABASE_URL
     ? await createScratchDatabase(process.env.DATABASE_URL, "chutes_e2e")
     : null;
+  // With embedded PGlite the tests reach the platform's database on a port chosen here.
+  const pgPort = scratch ? undefined : await freePort();
+  const databaseUrl = scratch?.url ?? `postgres://postgres:postgres@127.0.0.1:${pgPort}/postgres`;
   const stateDir = mkdtempSync(path.join(tmpdir(), "chutes-e2e-"));
   const output: string[] = [];
   const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, "infra/dev/start.ts")], {
@@ -45,6 +37,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       ...process.env,
       PORT: String(port),
       DATABASE_URL: scratch?.url ?? "",
+      PG_PORT: pgPort === undefined ? "" : String(pgPort),
       PGLITE_DIR: path.join(stateDir, "pglite"),
       WRANGLER_STATE_DIR: path.join(stateDir, "wrangler"),
     },
@@ -76,7 +69,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     clearTimeout(readyTimer);
   }
   project.provide("platformUrl", `http://127.0.0.1:${port}`);
-  project.provide("platformDatabaseUrl", scratch?.url ?? "");
+  project.provide("platformDatabaseUrl", databaseUrl);
 
   return async () => {
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));

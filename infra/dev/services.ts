@@ -10,6 +10,7 @@
  * The result is exactly the set of variables the Worker reads (`workerVars`).
  */
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
 import { applyMigrations, createScratchDatabase, type RunningPostgres, startEmbeddedPostgres } from "./postgres.ts";
 import { memoryBackend, redisBackend, startUpstashAdapter, type UpstashAdapter } from "./upstash-adapter.ts";
 import { startWsProxy, type WsProxy } from "./ws-proxy.ts";
@@ -95,4 +96,16 @@ export async function startLocalServices(options: LocalServicesOptions = {}): Pr
 /** Hides a password in a connection URL for logs. */
 export function redact(url: string): string {
   return url.replace(/\/\/([^:/@]+):[^@]*@/, "//$1:***@");
+}
+
+/** A free TCP port on loopback (the kernel picks; the port is released before returning). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
 }

@@ -11,10 +11,9 @@
  * PG_PORT / WS_PROXY_PORT / REDIS_REST_PORT (fixed ports for the local services).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { type LocalServices, redact, startLocalServices } from "./services.ts";
+import { freePort, type LocalServices, redact, startLocalServices } from "./services.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const READY_TIMEOUT_MS = 60_000;
@@ -31,18 +30,6 @@ function envPort(name: string, fallback?: number): number | undefined {
     throw new Error(`${name} must be a port number (got ${JSON.stringify(raw)})`);
   }
   return port;
-}
-
-/** A free TCP port on loopback (for wrangler's inspector, which otherwise clashes). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }
 
 function signalGroup(leader: number, signal: NodeJS.Signals): void {

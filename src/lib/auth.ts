@@ -39,7 +39,13 @@ import { type AuthUser, authUserByHotkey, developerDepositStatus } from "../serv
 import { sha256Hex } from "./crypto.ts";
 import { ApiError } from "./errors.ts";
 import { hasPermission, type Permission } from "./permissions.ts";
-import { hotkeyHeaders, USER_ID_HEADER, verifyHotkeyRequest } from "./signatures.ts";
+import {
+  hotkeyHeaders,
+  recordSignature,
+  USER_ID_HEADER,
+  verifyHotkeyHeaders,
+  verifyHotkeyRequest,
+} from "./signatures.ts";
 import { rawBody } from "./validation.ts";
 
 export type Auth = { via: "hotkey"; user: AuthUser } | { via: "api_key"; user: AuthUser; apiKey: ApiKeyGrant };
@@ -74,8 +80,12 @@ export async function verifyHotkeySignature<E extends AppEnv>(
   c: Context<E>,
   options: { purpose?: string } = {},
 ): Promise<string> {
-  const payload = options.purpose ?? (await sha256Hex(await rawBody(c)));
-  return verifyHotkeyRequest(c.req.raw.headers, payload, c.var.deps);
+  return verifyHotkeyRequest(c.req.raw.headers, await signedPayload(c, options), c.var.deps);
+}
+
+/** What a hotkey signs for this route: its purpose, else the raw body's SHA-256 hex. */
+async function signedPayload<E extends AppEnv>(c: Context<E>, options: { purpose?: string }): Promise<string> {
+  return options.purpose ?? (await sha256Hex(await rawBody(c)));
 }
 
 /** The API key a request carries, if any (Authorization takes precedence over X-API-Key). */
@@ -96,9 +106,12 @@ async function authenticate<E extends AppEnv>(c: Context<E>, options: AuthOption
   const headers = c.req.raw.headers;
   const signed = hotkeyHeaders(headers);
   if (signed.hotkey && signed.signature) {
-    const hotkey = await verifyHotkeySignature(c, options);
-    const user = await authUserByHotkey(c.var.deps.db, hotkey);
-    if (!user) throw unauthorized(`Could not find user with hotkey: ${hotkey}`);
+    const { deps } = c.var;
+    const verified = verifyHotkeyHeaders(headers, await signedPayload(c, options), deps.now());
+    // Only a verified signature gets this far; its replay check and the user lookup are
+    // independent round trips, so they overlap.
+    const [user] = await Promise.all([authUserByHotkey(deps.db, verified.signer), recordSignature(verified, deps)]);
+    if (!user) throw unauthorized(`Could not find user with hotkey: ${verified.signer}`);
     const claimed = headers.get(USER_ID_HEADER)?.trim();
     if (claimed && claimed.toLowerCase() !== user.userId) {
       throw unauthorized("X-Chutes-UserID does not match the user this hotkey belongs to.");

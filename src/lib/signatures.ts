@@ -87,21 +87,21 @@ export interface SignatureDeps {
 
 const unauthorized = (detail: string) => new ApiError("unauthorized", detail);
 
+/** A signature that passed `verifySignature` and still has to pass the replay cache. */
+export interface VerifiedSignature {
+  signer: string;
+  nonce: number;
+  signature: string;
+  windowSeconds: number;
+}
+
 /**
- * Verifies one signed request: nonce inside the window, a valid sr25519 signature by
- * `signer`, and a signature never seen before. Throws 401 `unauthorized` on any failure,
- * and 503 `dependency_unavailable` when the replay cache cannot be asked (fail closed:
- * an unchecked signature could be a replay).
- *
- * Replay cache: `SET auth:sig:{sha256(signature bytes)} 1 NX EX ttl`, where ttl reaches
- * just past the moment the nonce leaves the window (up to twice the window for a nonce
- * dated in the future). sr25519 signatures are randomised, so two honest requests with
- * the same message still differ; and @scure/sr25519 rejects non-canonical encodings, so
- * one signature has exactly one byte form to key on.
+ * The CPU half of a check: nonce inside the window and a valid sr25519 signature by
+ * `signer`. Throws 401 `unauthorized`. Never enough alone: `recordSignature` must follow.
  */
-export async function checkSignature(check: SignatureCheck, deps: SignatureDeps): Promise<void> {
+export function verifySignature(check: SignatureCheck, now: Date): VerifiedSignature {
   if (!check.signature) throw unauthorized("X-Chutes-Signature is missing: signed requests must carry one.");
-  const nowSeconds = Math.floor(deps.now().getTime() / 1000);
+  const nowSeconds = Math.floor(now.getTime() / 1000);
   const nonce = check.nonce ?? "";
   if (!/^\d{1,12}$/.test(nonce) || Math.abs(nowSeconds - Number(nonce)) >= check.windowSeconds) {
     throw unauthorized(
@@ -113,12 +113,26 @@ export async function checkSignature(check: SignatureCheck, deps: SignatureDeps)
   if (!verifySr25519(check.message, check.signature, publicKey)) {
     throw unauthorized(`Invalid request signature for hotkey ${check.signer}.`);
   }
-  const signatureBytes = hexToBytes(check.signature) ?? new Uint8Array();
-  const key = `auth:sig:${await sha256Hex(signatureBytes)}`;
-  const ttl = Number(nonce) + check.windowSeconds - nowSeconds + 1;
+  return { signer: check.signer, nonce: Number(nonce), signature: check.signature, windowSeconds: check.windowSeconds };
+}
+
+/**
+ * The replay half: accepts each signature once. Throws 401 for a signature seen before,
+ * and 503 `dependency_unavailable` when the cache cannot be asked (fail closed: an
+ * unchecked signature could be a replay).
+ *
+ * `SET auth:sig:{sha256(signature bytes)} 1 NX EX ttl`, where ttl reaches just past the
+ * moment the nonce leaves the window (up to twice the window for a nonce dated in the
+ * future). sr25519 signatures are randomised, so two honest requests with the same
+ * message still differ; and @scure/sr25519 rejects non-canonical encodings, so one
+ * signature has exactly one byte form to key on.
+ */
+export async function recordSignature(verified: VerifiedSignature, deps: SignatureDeps): Promise<void> {
+  const key = `auth:sig:${await sha256Hex(hexToBytes(verified.signature) ?? new Uint8Array())}`;
+  const ttl = verified.nonce + verified.windowSeconds - Math.floor(deps.now().getTime() / 1000) + 1;
   let fresh: unknown;
   try {
-    fresh = await deps.redis.set(key, 1, { nx: true, ex: ttl });
+    fresh = await deps.redis.set(key, 1, { nx: true, ex: Math.max(ttl, 1) });
   } catch (error) {
     throw new ApiError(
       "dependency_unavailable",
@@ -129,6 +143,11 @@ export async function checkSignature(check: SignatureCheck, deps: SignatureDeps)
   if (fresh === null) throw unauthorized("This signature has already been used: sign every request afresh.");
 }
 
+/** Both halves: a valid, never-seen signature, or an `ApiError`. */
+export async function checkSignature(check: SignatureCheck, deps: SignatureDeps): Promise<void> {
+  await recordSignature(verifySignature(check, deps.now()), deps);
+}
+
 /** The `X-Chutes-*` headers of a request (absent or empty headers read as undefined). */
 export function hotkeyHeaders(headers: Headers): { hotkey?: string; nonce?: string; signature?: string } {
   const read = (name: string) => headers.get(name)?.trim() || undefined;
@@ -136,23 +155,24 @@ export function hotkeyHeaders(headers: Headers): { hotkey?: string; nonce?: stri
 }
 
 /**
- * Verifies a request signed with the standard hotkey scheme over `payload` (the route's
- * purpose, or the SHA-256 hex of the raw body) and returns the signing hotkey. Knows
- * nothing of users: the caller decides what the hotkey may do (a user row, a metagraph
- * entry, an allow-list).
+ * The CPU half for the standard hotkey scheme over `payload` (the route's purpose, or
+ * the SHA-256 hex of the raw body). Callers that look something up for the hotkey can
+ * run that concurrently with `recordSignature`.
  */
-export async function verifyHotkeyRequest(headers: Headers, payload: string, deps: SignatureDeps): Promise<string> {
+export function verifyHotkeyHeaders(headers: Headers, payload: string, now: Date): VerifiedSignature {
   const { hotkey, nonce, signature } = hotkeyHeaders(headers);
   if (!hotkey) throw unauthorized("X-Chutes-Hotkey is missing: sign the request with your hotkey.");
-  await checkSignature(
-    {
-      signer: hotkey,
-      nonce,
-      signature,
-      message: hotkeyMessage(hotkey, nonce ?? "", payload),
-      windowSeconds: SIGNATURE_WINDOW_SECONDS,
-    },
-    deps,
-  );
-  return hotkey;
+  const message = hotkeyMessage(hotkey, nonce ?? "", payload);
+  return verifySignature({ signer: hotkey, nonce, signature, message, windowSeconds: SIGNATURE_WINDOW_SECONDS }, now);
+}
+
+/**
+ * Verifies a request signed with the standard hotkey scheme (signature and replay cache)
+ * and returns the signing hotkey. Knows nothing of users: the caller decides what the
+ * hotkey may do (a user row, a metagraph entry, an allow-list).
+ */
+export async function verifyHotkeyRequest(headers: Headers, payload: string, deps: SignatureDeps): Promise<string> {
+  const verified = verifyHotkeyHeaders(headers, payload, deps.now());
+  await recordSignature(verified, deps);
+  return verified.signer;
 }

@@ -299,28 +299,24 @@ export async function resolveApiKey(
   const ids = parseApiKey(token);
   if (!ids) return null;
   const presentedHash = await sha256Hex(token);
+  const valid = (key: CachedApiKey) => timingSafeEqual(presentedHash, key.keyHash) && key.user.userId === ids.userId;
   let entry: CacheEntry | null = null;
   try {
     entry = await deps.redis.get<CacheEntry>(cacheKey(ids.apiKeyId));
   } catch (error) {
     log.warn("api key cache unavailable; reading Postgres", { error: (error as Error).message });
   }
-  let loaded = false;
-  if (entry === null) {
-    entry = await loadApiKey(deps.db, ids.apiKeyId);
-    if (!entry) return null;
-    loaded = true;
-    try {
-      await deps.redis.set(cacheKey(ids.apiKeyId), entry, { nx: true, ex: API_KEY_CACHE_TTL_SECONDS });
-    } catch {
-      // Loss-tolerant: the next request reads Postgres again.
-    }
+  if (entry !== null) {
+    return "deleted" in entry || !valid(entry) ? null : { user: entry.user, grant: entry.grant };
   }
-  if ("deleted" in entry) return null;
-  if (!timingSafeEqual(presentedHash, entry.keyHash) || entry.user.userId !== ids.userId) return null;
-  if (loaded) {
+  const loaded = await loadApiKey(deps.db, ids.apiKeyId);
+  if (!loaded) return null;
+  const ok = valid(loaded);
+  await Promise.all([
+    // Loss-tolerant: on failure the next request reads Postgres again.
+    deps.redis.set(cacheKey(ids.apiKeyId), loaded, { nx: true, ex: API_KEY_CACHE_TTL_SECONDS }).catch(() => null),
     // Once per cache period per key, so `last_used_at` is accurate to the cache TTL.
-    await deps.db.update(apiKeys).set({ lastUsedAt: sql`now()` }).where(eq(apiKeys.apiKeyId, ids.apiKeyId));
-  }
-  return { user: entry.user, grant: entry.grant };
+    ok && deps.db.update(apiKeys).set({ lastUsedAt: sql`now()` }).where(eq(apiKeys.apiKeyId, ids.apiKeyId)),
+  ]);
+  return ok ? { user: loaded.user, grant: loaded.grant } : null;
 }

@@ -215,7 +215,7 @@ export async function changeFingerprint(db: Database, userId: string, fingerprin
     return true;
   } catch (error) {
     if (uniqueViolation(error) === "users_fingerprint_hash_key") return false;
-    throw error;
+    throw redactedDatabaseError(error);
   }
 }
 

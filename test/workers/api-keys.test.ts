@@ -21,7 +21,7 @@ import {
   uniqueName,
 } from "./accounts.ts";
 import { callHost, expectError } from "./helpers.ts";
-import { runCommonRouteTests } from "./route-security.ts";
+import { type RouteUnderTest, runCommonRouteTests } from "./route-security.ts";
 
 const config = configFor(env);
 const redis = openRedis(config);
@@ -44,6 +44,16 @@ async function withEnv(request: Request, overrides: Record<string, string>): Pro
   return res;
 }
 const DEAD_REDIS = { UPSTASH_REDIS_REST_URL: "http://127.0.0.1:1" };
+
+/** The shared security suite for a route on one key: the actor's own, or the owner's (404). */
+const oneKeyRoute = (method: "GET" | "DELETE"): RouteUnderTest => {
+  const on = async (owner: TestUser) => ({
+    method,
+    path: `/api_keys/${(await createKey(owner)).api_key_id}`,
+    purpose: PURPOSE,
+  });
+  return { name: `${method} /api_keys/{key}`, request: on, foreignRequest: (_user, owner) => on(owner) };
+};
 
 describe("POST /api_keys", () => {
   it("mints an admin key in upstream's format, shown once and stored as SHA-256", async () => {
@@ -232,19 +242,7 @@ describe("GET /api_keys/{key}", () => {
     await expectError(await get(user, "/api_keys/semi;colon"), 422, "validation_failed");
   });
 
-  runCommonRouteTests({
-    name: "GET /api_keys/{key}",
-    request: async (user) => ({
-      method: "GET",
-      path: `/api_keys/${(await createKey(user)).api_key_id}`,
-      purpose: PURPOSE,
-    }),
-    foreignRequest: async (_user, owner) => ({
-      method: "GET",
-      path: `/api_keys/${(await createKey(owner)).api_key_id}`,
-      purpose: PURPOSE,
-    }),
-  });
+  runCommonRouteTests(oneKeyRoute("GET"));
 });
 
 describe("DELETE /api_keys/{key}", () => {
@@ -299,19 +297,7 @@ describe("DELETE /api_keys/{key}", () => {
     expect((await sendWithKey(key.secret_key, "GET", "/users/me")).status).toBe(200);
   });
 
-  runCommonRouteTests({
-    name: "DELETE /api_keys/{key}",
-    request: async (user) => ({
-      method: "DELETE",
-      path: `/api_keys/${(await createKey(user)).api_key_id}`,
-      purpose: PURPOSE,
-    }),
-    foreignRequest: async (_user, owner) => ({
-      method: "DELETE",
-      path: `/api_keys/${(await createKey(owner)).api_key_id}`,
-      purpose: PURPOSE,
-    }),
-  });
+  runCommonRouteTests(oneKeyRoute("DELETE"));
 });
 
 describe("authenticating with an API key", () => {

@@ -125,6 +125,7 @@ async function authenticate<E extends AppEnv>(c: Context<E>, options: AuthOption
     return { via: "api_key", user: resolved.user, apiKey: resolved.grant };
   }
   if (signed.hotkey) throw unauthorized("X-Chutes-Signature is missing: requests made with a hotkey must be signed.");
+  if (signed.signature) throw unauthorized("X-Chutes-Hotkey is missing: a signature needs the hotkey that made it.");
   return null;
 }
 

@@ -19,7 +19,6 @@ import {
   createKey,
   registerUser,
   type SignedRequest,
-  sendWithKey,
   setPermissions,
   signedRequest,
   type TestUser,
@@ -184,6 +183,11 @@ describe("optionalUser", () => {
       401,
       "unauthorized",
     );
-    await expectError(await sendWithKey("cpk_bogus", "GET", "/users/me"), 401, "unauthorized");
+    await expectError(
+      await call(new Request(`http://${API_HOST}/chutes`, { headers: { "X-Chutes-Signature": "ab".repeat(64) } })),
+      401,
+      "unauthorized",
+    );
+    await expectError(await withKey("cpk_bogus", "GET", "/chutes"), 401, "unauthorized");
   });
 });

@@ -10,6 +10,7 @@
  */
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { TEST_SUBNET_OWNER, TEST_VALIDATORS } from "./test/support/chutes-cli.ts";
 
 export default defineConfig({
   test: {
@@ -26,7 +27,13 @@ export default defineConfig({
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
-              bindings: { ...inject("workerVars"), ENVIRONMENT: "test", LOG_LEVEL: "warn" },
+              bindings: {
+                ...inject("workerVars"),
+                ENVIRONMENT: "test",
+                LOG_LEVEL: "warn",
+                VALIDATOR_HOTKEYS: TEST_VALIDATORS.map((key) => key.ss58).join(","),
+                SUBNET_OWNER_HOTKEYS: TEST_SUBNET_OWNER.ss58,
+              },
             },
           })),
         ],

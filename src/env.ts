@@ -7,6 +7,7 @@
  * the log carries the same list.
  */
 import { z } from "zod";
+import { isSs58Address } from "./lib/signatures.ts";
 
 /** A hostname such as `chutes.ai` or `localhost`. */
 const hostname = z
@@ -16,6 +17,22 @@ const hostname = z
   .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, {
     message: "must be a hostname such as chutes.ai or localhost",
   });
+
+/** 32 bytes as 64 hex digits (AES-256 keys and the like). */
+const key256 = (name: string) =>
+  z.string().regex(/^[0-9a-fA-F]{64}$/, { message: `${name} must be 32 bytes written as 64 hex digits` });
+
+/** A comma-separated list of ss58 addresses (empty: none). */
+const ss58List = z
+  .string()
+  .default("")
+  .transform((text) =>
+    text
+      .split(",")
+      .map((part) => part.trim())
+      .filter(Boolean),
+  )
+  .refine((list) => list.every(isSs58Address), { message: "must be a comma-separated list of ss58 addresses" });
 
 const binding = <T>(name: string, probe: string) =>
   z.custom<T>((value) => typeof value === "object" && value !== null && probe in value, {
@@ -38,6 +55,19 @@ export const envSchema = z.object({
     .optional(),
   UPSTASH_REDIS_REST_URL: z.url({ protocol: /^https?$/ }),
   UPSTASH_REDIS_REST_TOKEN: z.string().min(1),
+  /**
+   * AES-256-GCM key (hex) for the first encryption layer of wallet mnemonics. A secret in
+   * production; losing it loses every generated wallet.
+   */
+  WALLET_KEY: key256("WALLET_KEY"),
+  /** pgcrypto passphrase (hex) for the second layer, applied inside Postgres. A secret. */
+  PG_KEY: key256("PG_KEY"),
+  /** USD a developer deposits to get the developer permission; 0 turns the gate off. */
+  DEVELOPER_DEPOSIT_USD: z.coerce.number().min(0).max(1_000_000).default(250),
+  /** Hotkeys users may link as validators (`/users/link_validator`). */
+  VALIDATOR_HOTKEYS: ss58List,
+  /** Hotkeys users may link as subnet owners (`/users/link_subnet_owner`). */
+  SUBNET_OWNER_HOTKEYS: ss58List,
   BUCKET: binding<R2Bucket>("BUCKET", "put"),
   MINER_HUB: binding<DurableObjectNamespace>("MINER_HUB", "idFromName"),
   CHUTE_ROUTER: binding<DurableObjectNamespace>("CHUTE_ROUTER", "idFromName"),
@@ -45,6 +75,13 @@ export const envSchema = z.object({
 });
 
 export type Config = z.infer<typeof envSchema>;
+
+/**
+ * The development values of the wallet keys in wrangler.toml's top-level [vars]. They are
+ * public, so a deployed environment that carries them has no secret at all.
+ */
+export const DEVELOPMENT_WALLET_KEY = "6465762d6f6e6c792d77616c6c65742d6b65792d6e6f742d612d736563726574";
+export const DEVELOPMENT_PG_KEY = "6465762d6f6e6c792d70672d6b65792d69732d6e6f742d612d73656372657421";
 
 export class ConfigError extends Error {
   readonly issues: string[];
@@ -61,8 +98,18 @@ export function parseConfig(env: unknown): Config {
     throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
   }
   const config = result.data;
-  if ((config.ENVIRONMENT === "production" || config.ENVIRONMENT === "staging") && config.LOCAL_WSPROXY) {
-    throw new ConfigError(["LOCAL_WSPROXY: is a local development setting and must not be set in production"]);
+  if (config.ENVIRONMENT === "production" || config.ENVIRONMENT === "staging") {
+    const issues: string[] = [];
+    if (config.LOCAL_WSPROXY) {
+      issues.push("LOCAL_WSPROXY: is a local development setting and must not be set in production");
+    }
+    if (config.WALLET_KEY.toLowerCase() === DEVELOPMENT_WALLET_KEY) {
+      issues.push("WALLET_KEY: is the public development key; set a secret one (wrangler secret put WALLET_KEY)");
+    }
+    if (config.PG_KEY.toLowerCase() === DEVELOPMENT_PG_KEY) {
+      issues.push("PG_KEY: is the public development key; set a secret one (wrangler secret put PG_KEY)");
+    }
+    if (issues.length > 0) throw new ConfigError(issues);
   }
   return config;
 }

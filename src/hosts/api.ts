@@ -2,10 +2,16 @@
  * @module `api.{domain}`: the REST API. Each resource is a sub-app in src/routes/.
  */
 import { createHostApp } from "../app.ts";
-import { adminAuthPending, gpuAgentAdmin, gpuAgentJobs } from "../routes/gpu-agents.ts";
+import { apiKeysRoutes } from "../routes/api-keys.ts";
+import { developerDepositRoutes } from "../routes/developer-deposit.ts";
+import { gpuAgentAdmin, gpuAgentJobs } from "../routes/gpu-agents.ts";
 import { ping } from "../routes/ping.ts";
+import { usersRoutes } from "../routes/users.ts";
 
 export const apiHost = createHostApp();
 apiHost.route("/", ping);
+apiHost.route("/", usersRoutes);
+apiHost.route("/", apiKeysRoutes);
+apiHost.route("/", developerDepositRoutes);
 apiHost.route("/", gpuAgentJobs);
-apiHost.route("/", gpuAgentAdmin(adminAuthPending));
+apiHost.route("/", gpuAgentAdmin);

@@ -13,6 +13,8 @@ export const ERROR_STATUS = {
   bad_request: 400,
   invalid_json: 400,
   unauthorized: 401,
+  /** Upstream answers the developer-deposit gate with 401; kept for CLI compatibility. */
+  developer_deposit_required: 401,
   payment_required: 402,
   forbidden: 403,
   not_found: 404,

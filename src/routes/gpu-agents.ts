@@ -1,12 +1,13 @@
 /**
  * @module GPU-agent endpoints on `api.`: what agents call (signed with their Ed25519 key,
  * see docs/protocols.md) to claim jobs by long-poll, keep a lease, and post results; and
- * the admin sub-app that registers and disables agent keys behind an admin guard.
+ * the admin sub-app that registers and disables agent keys (platform admins only).
  */
 
 import type { Context } from "hono";
-import { Hono, type MiddlewareHandler } from "hono";
+import { Hono } from "hono";
 import type { AppEnv } from "../app.ts";
+import { requireAdmin } from "../lib/auth.ts";
 import { ApiError } from "../lib/errors.ts";
 import { jsonBody, pathParams, rawBody } from "../lib/validation.ts";
 import { agentIdParam, claimSchema, jobIdParam, jobResultSchema, registerAgentSchema } from "../schemas/gpu-agents.ts";
@@ -83,31 +84,18 @@ function agentView(agent: GpuAgent) {
   };
 }
 
-/** Agent key registration; `guard` must admit admins only (users/auth plugs it in). */
-export function gpuAgentAdmin(guard: MiddlewareHandler<AppEnv>) {
-  return new Hono<AppEnv>()
-    .post("/gpu_agents", guard, async (c) => {
-      const body = await jsonBody(c, registerAgentSchema);
-      const agent = await registerGpuAgent(c.var.deps.db, { name: body.name, publicKey: body.public_key });
-      return c.json(agentView(agent), 201);
-    })
-    .post("/gpu_agents/:agent_id/disable", guard, async (c) => {
-      const { agent_id } = pathParams(c, agentIdParam);
-      return c.json(agentView(await setGpuAgentDisabled(c.var.deps.db, agent_id, true)));
-    })
-    .post("/gpu_agents/:agent_id/enable", guard, async (c) => {
-      const { agent_id } = pathParams(c, agentIdParam);
-      return c.json(agentView(await setGpuAgentDisabled(c.var.deps.db, agent_id, false)));
-    });
-}
-
-/**
- * Until admin authentication exists every admin call is refused; operators register
- * agents with `npm run gpu-agent:register` (direct database access) meanwhile.
- */
-export const adminAuthPending: MiddlewareHandler<AppEnv> = async () => {
-  throw new ApiError(
-    "forbidden",
-    "Admin authentication is not available yet: register GPU agents with `npm run gpu-agent:register`.",
-  );
-};
+/** Agent key registration and (dis)abling: platform admins only. */
+export const gpuAgentAdmin = new Hono<AppEnv>()
+  .post("/gpu_agents", requireAdmin(), async (c) => {
+    const body = await jsonBody(c, registerAgentSchema);
+    const agent = await registerGpuAgent(c.var.deps.db, { name: body.name, publicKey: body.public_key });
+    return c.json(agentView(agent), 201);
+  })
+  .post("/gpu_agents/:agent_id/disable", requireAdmin(), async (c) => {
+    const { agent_id } = pathParams(c, agentIdParam);
+    return c.json(agentView(await setGpuAgentDisabled(c.var.deps.db, agent_id, true)));
+  })
+  .post("/gpu_agents/:agent_id/enable", requireAdmin(), async (c) => {
+    const { agent_id } = pathParams(c, agentIdParam);
+    return c.json(agentView(await setGpuAgentDisabled(c.var.deps.db, agent_id, false)));
+  });

@@ -9,6 +9,8 @@ const env = {
   DATABASE_URL: "postgres://u:p@127.0.0.1:1/app",
   UPSTASH_REDIS_REST_URL: "http://127.0.0.1:1",
   UPSTASH_REDIS_REST_TOKEN: "t",
+  WALLET_KEY: "11".repeat(32),
+  PG_KEY: "22".repeat(32),
   BUCKET: { put: () => {} },
   MINER_HUB: namespace,
   CHUTE_ROUTER: namespace,

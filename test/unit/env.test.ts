@@ -1,11 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, configFor, parseConfig } from "../../src/env.ts";
+import { ConfigError, configFor, DEVELOPMENT_PG_KEY, DEVELOPMENT_WALLET_KEY, parseConfig } from "../../src/env.ts";
 
 const namespace = { idFromName: () => ({}) };
 const valid = {
   DATABASE_URL: "postgres://u:p@db.example:5432/app",
   UPSTASH_REDIS_REST_URL: "https://eu1.upstash.example",
   UPSTASH_REDIS_REST_TOKEN: "secret",
+  WALLET_KEY: "11".repeat(32),
+  PG_KEY: "22".repeat(32),
   BUCKET: { put: () => {} },
   MINER_HUB: namespace,
   CHUTE_ROUTER: namespace,
@@ -48,5 +50,39 @@ describe("configuration", () => {
     const bad = { ...valid, UPSTASH_REDIS_REST_TOKEN: "" };
     expect(() => configFor(bad)).toThrow(ConfigError);
     expect(() => configFor(bad)).toThrow(ConfigError);
+  });
+
+  it("checks the wallet keys are 32 bytes of hex", () => {
+    expect(() => parseConfig({ ...valid, WALLET_KEY: "abcd" })).toThrow(/WALLET_KEY/);
+    expect(() => parseConfig({ ...valid, PG_KEY: "zz".repeat(32) })).toThrow(/PG_KEY/);
+    expect(() => parseConfig({ ...valid, PG_KEY: undefined })).toThrow(/PG_KEY/);
+  });
+
+  it("refuses the public development wallet keys in production and staging only", () => {
+    const dev = { ...valid, WALLET_KEY: DEVELOPMENT_WALLET_KEY, PG_KEY: DEVELOPMENT_PG_KEY };
+    expect(parseConfig(dev).WALLET_KEY).toBe(DEVELOPMENT_WALLET_KEY);
+    for (const ENVIRONMENT of ["production", "staging"]) {
+      const error = (() => {
+        try {
+          parseConfig({ ...dev, ENVIRONMENT });
+        } catch (e) {
+          return e as ConfigError;
+        }
+        throw new Error("expected a ConfigError");
+      })();
+      expect(error.issues.map((i) => i.split(":")[0]).sort()).toEqual(["PG_KEY", "WALLET_KEY"]);
+    }
+    expect(() => parseConfig({ ...dev, ENVIRONMENT: "production", PG_KEY: "33".repeat(32) })).toThrow(/WALLET_KEY/);
+  });
+
+  it("parses the developer deposit and the hotkey allow-lists", () => {
+    const alice = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+    const config = parseConfig({ ...valid, DEVELOPER_DEPOSIT_USD: "0", VALIDATOR_HOTKEYS: ` ${alice} ,, ` });
+    expect(config.DEVELOPER_DEPOSIT_USD).toBe(0);
+    expect(config.VALIDATOR_HOTKEYS).toEqual([alice]);
+    expect(config.SUBNET_OWNER_HOTKEYS).toEqual([]);
+    expect(parseConfig(valid).DEVELOPER_DEPOSIT_USD).toBe(250);
+    expect(() => parseConfig({ ...valid, DEVELOPER_DEPOSIT_USD: "-1" })).toThrow(/DEVELOPER_DEPOSIT_USD/);
+    expect(() => parseConfig({ ...valid, SUBNET_OWNER_HOTKEYS: "nope" })).toThrow(/SUBNET_OWNER_HOTKEYS/);
   });
 });

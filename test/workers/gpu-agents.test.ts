@@ -6,16 +6,15 @@
 import { env } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createHostApp } from "../../src/app.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { gpuJobs } from "../../src/db/schema.ts";
 import { configFor } from "../../src/env.ts";
 import { signAgentRequest } from "../../src/gpu-proof/agent-auth.ts";
 import { toHex } from "../../src/gpu-proof/encoding.ts";
 import { KNOWN_ANSWERS } from "../../src/gpu-proof/vectors.ts";
-import { gpuAgentAdmin } from "../../src/routes/gpu-agents.ts";
 import { registerGpuAgent, setGpuAgentDisabled } from "../../src/services/gpu-agents.ts";
 import { claimGpuJob, enqueueGpuJob, getGpuJob, reapGpuJobs } from "../../src/services/gpu-jobs.ts";
+import { API_HOST, registerUser, sendSigned, setPermissions } from "./accounts.ts";
 import { callHost, expectError } from "./helpers.ts";
 
 const config = configFor(env);
@@ -286,22 +285,19 @@ describe("leases and deadlines", () => {
 });
 
 describe("agent registration (admin)", () => {
-  it("is refused on the API until admin authentication exists", async () => {
-    const res = await callHost("api.localhost", "/gpu_agents", {
-      method: "POST",
-      body: JSON.stringify({ name: "x", public_key: "00".repeat(32) }),
-    });
-    expect((await expectError(res, 403, "forbidden")).detail).toMatch(/gpu-agent:register/);
+  it("refuses anonymous callers and users without the admin permission", async () => {
+    const body = JSON.stringify({ name: "x", public_key: "00".repeat(32) });
+    await expectError(await callHost(API_HOST, "/gpu_agents", { method: "POST", body }), 401, "unauthorized");
+    const user = await registerUser();
+    const res = await sendSigned(user.hotkey, { method: "POST", path: "/gpu_agents", body });
+    await expectError(res, 403, "forbidden");
   });
 
-  it("registers, rejects duplicates and bad keys, and disables behind a guard that admits", async () => {
-    const app = createHostApp().route(
-      "/",
-      gpuAgentAdmin(async (_c, next) => next()),
-    );
-    const ctx = { waitUntil: () => {}, passThroughOnException: () => {}, props: {} } as unknown as ExecutionContext;
+  it("lets an admin register, reject duplicates and bad keys, and disable", async () => {
+    const admin = await registerUser();
+    await setPermissions(admin, ["admin"]);
     const post = (path: string, body: unknown) =>
-      app.request(path, { method: "POST", body: JSON.stringify(body) }, env, ctx);
+      sendSigned(admin.hotkey, { method: "POST", path, body: JSON.stringify(body) });
     const name = `ops-${crypto.randomUUID().slice(0, 8)}`;
     const key = toHex(crypto.getRandomValues(new Uint8Array(32)));
     const created = await post("/gpu_agents", { name, public_key: key.toUpperCase() });

@@ -1,0 +1,64 @@
+/**
+ * @module Small cryptographic helpers on WebCrypto: hex codecs, SHA-256, constant-time
+ * comparison and unbiased random strings. Web-standard APIs only, so the same code runs
+ * in workerd, in Node tests and in the Node-side tools.
+ */
+
+const encoder = new TextEncoder();
+
+export function bytesToHex(bytes: Uint8Array): string {
+  let hex = "";
+  for (const byte of bytes) hex += byte.toString(16).padStart(2, "0");
+  return hex;
+}
+
+const HEX = /^(?:[0-9a-fA-F]{2})*$/;
+
+/** Decodes hex (no `0x`); null when `hex` is not an even run of hex digits. */
+export function hexToBytes(hex: string): Uint8Array | null {
+  if (!HEX.test(hex)) return null;
+  const bytes = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return bytes;
+}
+
+export function utf8(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+/** SHA-256 of bytes or of a string's UTF-8, as lower-case hex. */
+export async function sha256Hex(data: Uint8Array | string): Promise<string> {
+  const bytes = typeof data === "string" ? utf8(data) : data;
+  return bytesToHex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
+}
+
+/**
+ * Compares two strings in time that depends only on their length, so a mismatch leaks
+ * nothing about where it is. Lengths are not secret here: the values compared are
+ * fixed-length hashes.
+ */
+export function timingSafeEqual(a: string, b: string): boolean {
+  const x = utf8(a);
+  const y = utf8(b);
+  if (x.length !== y.length) return false;
+  let diff = 0;
+  for (let i = 0; i < x.length; i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return diff === 0;
+}
+
+const ALPHANUMERIC = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+// The largest multiple of 62 that fits in a byte: bytes at or above it are redrawn, so
+// every character is equally likely (a plain `byte % 62` would favour the first eight).
+const UNBIASED_LIMIT = 256 - (256 % ALPHANUMERIC.length);
+
+/** `length` characters from [A-Za-z0-9], uniformly from a CSPRNG (rejection sampling). */
+export function randomAlphanumeric(length: number): string {
+  let out = "";
+  while (out.length < length) {
+    for (const byte of crypto.getRandomValues(new Uint8Array(length * 2))) {
+      if (byte < UNBIASED_LIMIT) out += ALPHANUMERIC[byte % ALPHANUMERIC.length];
+      if (out.length === length) break;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,89 @@
+/**
+ * @module Signing requests byte for byte as the chutes CLI 0.2.x does (upstream-sdk.md
+ * §1.3), for the tests of every lane and the auth benchmark: sr25519 key pairs from
+ * 32-byte seeds (`Keypair.create_from_seed`), the `X-Chutes-*` headers, and the body
+ * serialisations the CLI sends (Python `json.dumps` for register, compact JSON
+ * elsewhere). Web-standard APIs only, so it runs in workerd and in Node.
+ */
+import { encodeAddress } from "@polkadot/util-crypto/address";
+import { sr25519PairFromSeed, sr25519Sign } from "@polkadot/util-crypto/sr25519";
+
+export interface TestHotkey {
+  ss58: string;
+  seedHex: string;
+  publicKey: Uint8Array;
+  secretKey: Uint8Array;
+}
+
+const toHex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+export function hotkeyFromSeed(seedHex: string): TestHotkey {
+  const seed = Uint8Array.from(seedHex.match(/../g) ?? [], (pair) => Number.parseInt(pair, 16));
+  const pair = sr25519PairFromSeed(seed);
+  return { ss58: encodeAddress(pair.publicKey, 42), seedHex, publicKey: pair.publicKey, secretKey: pair.secretKey };
+}
+
+export function randomHotkey(): TestHotkey {
+  return hotkeyFromSeed(toHex(crypto.getRandomValues(new Uint8Array(32))));
+}
+
+/** Hex sr25519 signature (no 0x) of a UTF-8 message, as `Keypair.sign(...).hex()`. */
+export function signText(key: TestHotkey, message: string): string {
+  return toHex(sr25519Sign(new TextEncoder().encode(message), key));
+}
+
+export async function sha256Hex(data: string | Uint8Array): Promise<string> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", new Uint8Array(bytes))));
+}
+
+export const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+export interface SignOptions {
+  /** Signed when there is no body (GET/DELETE). */
+  purpose?: string;
+  /** The exact bytes to send; its SHA-256 is signed. */
+  body?: string;
+  nonce?: number;
+  /** X-Chutes-UserID, which the CLI sends from its config once registered. */
+  userId?: string;
+}
+
+/** The headers `chutes.util.auth.sign_request` produces. */
+export async function cliHeaders(key: TestHotkey, options: SignOptions): Promise<Record<string, string>> {
+  const nonce = String(options.nonce ?? nowSeconds());
+  const payload = options.body ? await sha256Hex(options.body) : options.purpose;
+  if (payload === undefined) throw new Error("cliHeaders needs a body or a purpose");
+  const headers: Record<string, string> = {
+    "X-Chutes-Hotkey": key.ss58,
+    "X-Chutes-Nonce": nonce,
+    "X-Chutes-Signature": signText(key, `${key.ss58}:${nonce}:${payload}`),
+  };
+  if (options.userId) headers["X-Chutes-UserID"] = options.userId;
+  if (options.body) headers["Content-Type"] = "application/json";
+  return headers;
+}
+
+/**
+ * Python's `json.dumps` with its defaults (`", "` and `": "` separators, non-ASCII as
+ * `\uXXXX`), which is what `chutes register` and `refinger` put on the wire.
+ */
+export function pythonJsonDumps(value: unknown): string {
+  if (value === null || value === undefined) return "null";
+  if (typeof value === "boolean") return value ? "true" : "false";
+  if (typeof value === "number") return JSON.stringify(value);
+  if (typeof value === "string") {
+    return JSON.stringify(value).replace(
+      /[\u0080-\uffff]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    );
+  }
+  if (Array.isArray(value)) return `[${value.map(pythonJsonDumps).join(", ")}]`;
+  const entries = Object.entries(value as Record<string, unknown>);
+  return `{${entries.map(([k, v]) => `${pythonJsonDumps(k)}: ${pythonJsonDumps(v)}`).join(", ")}}`;
+}
+
+/** Validator hotkeys the workers lane configures in VALIDATOR_HOTKEYS. */
+export const TEST_VALIDATORS = [hotkeyFromSeed("7a".repeat(32)), hotkeyFromSeed("7b".repeat(32))] as const;
+/** The subnet-owner hotkey the workers lane configures in SUBNET_OWNER_HOTKEYS. */
+export const TEST_SUBNET_OWNER = hotkeyFromSeed("5b".repeat(32));

@@ -7,8 +7,8 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { Worker } from "node:worker_threads";
-import { fromHex, toHex } from "../../src/gpu-proof/encoding.ts";
 import type { Executor, Plan, StateRoot } from "../../src/gpu-proof/engine.ts";
+import { fromHex, toHex } from "../../src/lib/bytes.ts";
 
 export interface Device {
   index: number;

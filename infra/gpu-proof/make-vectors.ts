@@ -5,9 +5,9 @@
  */
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { toHex } from "../../src/gpu-proof/encoding.ts";
 import { generateMatrix, pairsFor, runPlan, treeRoot } from "../../src/gpu-proof/engine.ts";
 import { canonicalRecord, DOMAIN, payloadKey, prove, resolve } from "../../src/gpu-proof/protocol.ts";
+import { toHex } from "../../src/lib/bytes.ts";
 import { type ProofParams, proofParamsSchema } from "../../src/schemas/gpu-proof.ts";
 
 const OUT = fileURLToPath(new URL("../../src/gpu-proof/known-answers.json", import.meta.url));

@@ -7,7 +7,7 @@
  * `chutes-edge-agent-v1 \n METHOD \n /path?query \n timestamp \n nonce \n sha256_hex(body)`.
  */
 import { sha256 } from "@noble/hashes/sha2";
-import { fromHex, toHex, utf8 } from "./encoding.ts";
+import { fromHex, toHex, utf8 } from "../lib/bytes.ts";
 
 export const AGENT_HEADERS = {
   agentId: "x-agent-id",

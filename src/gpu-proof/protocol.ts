@@ -6,8 +6,8 @@
  */
 import { hkdf } from "@noble/hashes/hkdf";
 import { sha256 } from "@noble/hashes/sha2";
+import { bytesEqual, concatBytes, fromBase64, fromHex, toBase64, toHex, u32be, u64be, utf8 } from "../lib/bytes.ts";
 import type { DeviceRecord, ProofParams } from "../schemas/gpu-proof.ts";
-import { bytesEqual, concatBytes, fromBase64, fromHex, toBase64, toHex, u32be, u64be, utf8 } from "./encoding.ts";
 import { conePlan, type Executor, provePlan, type Shape } from "./engine.ts";
 import { shapeFor } from "./profiles.ts";
 

@@ -3,9 +3,10 @@
  * runs them through any executor: the CPU reference in tests and CPU mode, the CUDA
  * sidecar in GPU mode. An agent whose self-test fails refuses work.
  */
+
+import { toHex } from "../lib/bytes.ts";
 import type { ProofParams } from "../schemas/gpu-proof.ts";
 import { proofParamsSchema } from "../schemas/gpu-proof.ts";
-import { toHex } from "./encoding.ts";
 import type { Executor } from "./engine.ts";
 import vectors from "./known-answers.json" with { type: "json" };
 import { prove, resolve, verifyProof } from "./protocol.ts";

@@ -1,35 +1,24 @@
 /**
- * @module Small cryptographic helpers on WebCrypto: hex codecs, SHA-256, constant-time
- * comparison and unbiased random strings. Web-standard APIs only, so the same code runs
- * in workerd, in Node tests and in the Node-side tools.
+ * @module Small cryptographic helpers on WebCrypto: lenient hex input, SHA-256,
+ * constant-time comparison and unbiased random strings. Web-standard APIs only, so the
+ * same code runs in workerd, in Node tests and in the Node-side tools.
  */
+import { fromHex, toHex, utf8 } from "./bytes.ts";
 
-const encoder = new TextEncoder();
+const ANY_CASE_HEX = /^(?:[0-9a-fA-F]{2})*$/;
 
-export function bytesToHex(bytes: Uint8Array): string {
-  let hex = "";
-  for (const byte of bytes) hex += byte.toString(16).padStart(2, "0");
-  return hex;
-}
-
-const HEX = /^(?:[0-9a-fA-F]{2})*$/;
-
-/** Decodes hex (no `0x`); null when `hex` is not an even run of hex digits. */
+/**
+ * Decodes hex from a client (no `0x`, either case); null when it is not an even run of
+ * hex digits. Internal values use the strict lower-case `fromHex`.
+ */
 export function hexToBytes(hex: string): Uint8Array | null {
-  if (!HEX.test(hex)) return null;
-  const bytes = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < bytes.length; i++) bytes[i] = Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return bytes;
-}
-
-export function utf8(text: string): Uint8Array {
-  return encoder.encode(text);
+  return ANY_CASE_HEX.test(hex) ? fromHex(hex.toLowerCase()) : null;
 }
 
 /** SHA-256 of bytes or of a string's UTF-8, as lower-case hex. */
 export async function sha256Hex(data: Uint8Array | string): Promise<string> {
   const bytes = typeof data === "string" ? utf8(data) : data;
-  return bytesToHex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
+  return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
 }
 
 /**

@@ -4,7 +4,9 @@
  * under NAMESPACE_OID, e.g. user ids from fingerprint hashes, image ids from
  * `{username}/{name}:{tag}`, chute ids from `{username}::chute::{name}`.
  */
-import { bytesToHex, hexToBytes, utf8 } from "./crypto.ts";
+
+import { toHex, utf8 } from "./bytes.ts";
+import { hexToBytes } from "./crypto.ts";
 
 /** RFC 4122 name-space id for ISO OIDs, the namespace every chutes id uses. */
 export const NAMESPACE_OID = "6ba7b812-9dad-11d1-80b4-00c04fd430c8";
@@ -38,5 +40,5 @@ export async function uuid5(name: string, namespace: string = NAMESPACE_OID): Pr
   const hash = new Uint8Array(await crypto.subtle.digest("SHA-1", input)).slice(0, 16);
   hash[6] = ((hash[6] ?? 0) & 0x0f) | 0x50; // version 5
   hash[8] = ((hash[8] ?? 0) & 0x3f) | 0x80; // RFC 4122 variant
-  return expandUuid(bytesToHex(hash)) as string;
+  return expandUuid(toHex(hash)) as string;
 }

@@ -17,7 +17,8 @@
  */
 import { decodeAddress } from "@polkadot/util-crypto/address";
 import { sr25519Verify } from "@polkadot/util-crypto/sr25519";
-import { hexToBytes, sha256Hex, utf8 } from "./crypto.ts";
+import { utf8 } from "./bytes.ts";
+import { hexToBytes, sha256Hex } from "./crypto.ts";
 import { ApiError } from "./errors.ts";
 import type { Redis } from "./redis.ts";
 

@@ -11,6 +11,7 @@
  */
 import type { Context } from "hono";
 import type { z } from "zod";
+import { concatBytes } from "./bytes.ts";
 import { ApiError, type ValidationIssue } from "./errors.ts";
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -43,13 +44,7 @@ async function readLimited(request: Request, maxBytes: number): Promise<Uint8Arr
     }
     chunks.push(value);
   }
-  const body = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return body;
+  return concatBytes(...chunks);
 }
 
 /** Converts zod issues to `{loc, msg}` under a location prefix such as `body`. */

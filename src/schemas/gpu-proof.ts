@@ -5,7 +5,7 @@
  * rejects the same bad input with the same located message.
  */
 import { z } from "zod";
-import { U64_MAX } from "../gpu-proof/encoding.ts";
+import { U64_MAX } from "../lib/bytes.ts";
 
 const MAX_NAME_BYTES = 63;
 

@@ -12,7 +12,8 @@ import { and, eq, ne, or, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { redactedDatabaseError, uniqueViolation } from "../db/errors.ts";
 import { balances, payments, users, wallets } from "../db/schema.ts";
-import { bytesToHex, randomAlphanumeric, utf8 } from "../lib/crypto.ts";
+import { toHex, utf8 } from "../lib/bytes.ts";
+import { randomAlphanumeric } from "../lib/crypto.ts";
 import { uuid5 } from "../lib/ids.ts";
 import { PERMISSIONS } from "../lib/permissions.ts";
 import { generateWallet, sealMnemonic, type WalletPurpose, walletAssociatedData, walletSecretSql } from "./wallets.ts";
@@ -42,7 +43,7 @@ export function newFingerprint(): string {
 }
 
 export function fingerprintHash(fingerprint: string): string {
-  return bytesToHex(blake2AsU8a(utf8(fingerprint), 512, undefined, true));
+  return toHex(blake2AsU8a(utf8(fingerprint), 512, undefined, true));
 }
 
 export interface RegisteredUser {

@@ -19,7 +19,8 @@ import { encodeAddress } from "@polkadot/util-crypto/address";
 import { mnemonicGenerate, mnemonicToMiniSecret } from "@polkadot/util-crypto/mnemonic";
 import { sr25519PairFromSeed } from "@polkadot/util-crypto/sr25519";
 import { type SQL, sql } from "drizzle-orm";
-import { bytesToHex, hexToBytes, utf8 } from "../lib/crypto.ts";
+import { toHex, utf8 } from "../lib/bytes.ts";
+import { hexToBytes } from "../lib/crypto.ts";
 
 /** The generic substrate network prefix that Bittensor addresses use. */
 export const SS58_PREFIX = 42;
@@ -62,7 +63,7 @@ export async function sealMnemonic(
     key,
     utf8(mnemonic),
   );
-  return `v1:${bytesToHex(iv)}:${bytesToHex(new Uint8Array(sealed))}`;
+  return `v1:${toHex(iv)}:${toHex(new Uint8Array(sealed))}`;
 }
 
 /** The second layer, as the SQL value to insert into `wallets.secret` (hex of the pgp message). */

@@ -5,8 +5,8 @@
  * return wrong roots, as a broken GPU build would.
  */
 import { createInterface } from "node:readline";
-import { fromHex, toHex } from "../../src/gpu-proof/encoding.ts";
 import { runPlan } from "../../src/gpu-proof/engine.ts";
+import { fromHex, toHex } from "../../src/lib/bytes.ts";
 
 const [command] = process.argv.slice(2);
 if (command === "list") {

@@ -3,20 +3,10 @@ import { z } from "zod";
 import { createHostApp } from "../../src/app.ts";
 import { ApiError } from "../../src/lib/errors.ts";
 import { jsonBody, queryParams } from "../../src/lib/validation.ts";
+import { testExecutionContext, validEnv } from "./fixtures.ts";
 
-const namespace = { idFromName: () => ({}) };
-const env = {
-  DATABASE_URL: "postgres://u:p@127.0.0.1:1/app",
-  UPSTASH_REDIS_REST_URL: "http://127.0.0.1:1",
-  UPSTASH_REDIS_REST_TOKEN: "t",
-  WALLET_KEY: "11".repeat(32),
-  PG_KEY: "22".repeat(32),
-  BUCKET: { put: () => {} },
-  MINER_HUB: namespace,
-  CHUTE_ROUTER: namespace,
-  EVENTS_HUB: namespace,
-};
-const ctx = { waitUntil: () => {}, passThroughOnException: () => {}, props: {} } as unknown as ExecutionContext;
+const env = validEnv;
+const ctx = testExecutionContext;
 
 function appWithRoutes() {
   const app = createHostApp();

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { bytesToHex, hexToBytes, randomAlphanumeric, sha256Hex, timingSafeEqual } from "../../src/lib/crypto.ts";
+import { toHex } from "../../src/lib/bytes.ts";
+import { hexToBytes, randomAlphanumeric, sha256Hex, timingSafeEqual } from "../../src/lib/crypto.ts";
 
 describe("crypto helpers", () => {
   it("round-trips hex and rejects what is not hex", () => {
-    expect(bytesToHex(new Uint8Array([0, 15, 255]))).toBe("000fff");
+    expect(toHex(new Uint8Array([0, 15, 255]))).toBe("000fff");
     expect(hexToBytes("000fFF")).toEqual(new Uint8Array([0, 15, 255]));
     expect(hexToBytes("abc")).toBeNull();
     expect(hexToBytes("zz")).toBeNull();

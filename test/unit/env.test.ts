@@ -1,18 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, configFor, DEVELOPMENT_PG_KEY, DEVELOPMENT_WALLET_KEY, parseConfig } from "../../src/env.ts";
+import { validEnv } from "./fixtures.ts";
 
-const namespace = { idFromName: () => ({}) };
-const valid = {
-  DATABASE_URL: "postgres://u:p@db.example:5432/app",
-  UPSTASH_REDIS_REST_URL: "https://eu1.upstash.example",
-  UPSTASH_REDIS_REST_TOKEN: "secret",
-  WALLET_KEY: "11".repeat(32),
-  PG_KEY: "22".repeat(32),
-  BUCKET: { put: () => {} },
-  MINER_HUB: namespace,
-  CHUTE_ROUTER: namespace,
-  EVENTS_HUB: namespace,
-};
+const valid = validEnv;
 
 describe("configuration", () => {
   it("applies defaults to a minimal valid environment", () => {

@@ -5,7 +5,6 @@
  */
 import { describe, expect, it } from "vitest";
 import { chachaFill, keyWords } from "../../src/gpu-proof/chacha20.ts";
-import { fromHex, toHex } from "../../src/gpu-proof/encoding.ts";
 import { conePlan, cpuExecutor, generateMatrix, pairsFor, provePlan, treeRoot } from "../../src/gpu-proof/engine.ts";
 import { FIXED_PROFILES, shapeFor, timeWindow, timingVerdict } from "../../src/gpu-proof/profiles.ts";
 import {
@@ -19,6 +18,7 @@ import {
   verifyProof,
 } from "../../src/gpu-proof/protocol.ts";
 import { KNOWN_ANSWERS, selfTest } from "../../src/gpu-proof/vectors.ts";
+import { fromHex, toHex } from "../../src/lib/bytes.ts";
 import { deviceRecordSchema, proofParamsSchema, seedSchema } from "../../src/schemas/gpu-proof.ts";
 import { judgeProofResponse } from "../../src/services/gpu-proof.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { utf8 } from "../../src/lib/crypto.ts";
+import { utf8 } from "../../src/lib/bytes.ts";
 import { fingerprintHash, newFingerprint } from "../../src/services/users.ts";
 import { generateWallet, sealMnemonic, walletAddress, walletAssociatedData } from "../../src/services/wallets.ts";
 import { unsealMnemonic } from "../support/wallets.ts";

@@ -1,7 +1,7 @@
 /**
- * @module Byte encodings the GPU proof is specified in (docs/gpu-proof.md §2): big-endian
- * integers, lower-case hex, standard base64, and concatenation. Web-standard APIs only, so
- * the Worker, the GPU agent and the tests share them.
+ * @module Byte helpers shared by the Worker, the GPU proof and Node tools: big-endian
+ * integers, concatenation, UTF-8, hex, base64 and constant-time equality. Web-standard
+ * APIs only, so the same code runs in workerd and Node.
  */
 
 export const U64_MAX = (1n << 64n) - 1n;

@@ -4,16 +4,24 @@
  * 1. Postgres: `DATABASE_URL` if set, else embedded PGlite persisted in `.data/pglite`;
  *    migrations are applied either way.
  * 2. Redis: the Upstash REST adapter over `REDIS_URL` if set, else the embedded twin.
- * 3. `wrangler dev`: the Worker, its Durable Objects and local R2 (state in `.data/wrangler`).
+ * 3. The dev chain (`CHAIN_MODE=file`) over `.data/metagraph.json` (a copy of
+ *    infra/dev/metagraph.json made on first start; edit it, or `POST /neurons`).
+ * 4. `wrangler dev`: the Worker, its Durable Objects and local R2 (state in `.data/wrangler`).
+ * 5. The Worker's crons, fired at the minutes they match (wrangler dev never fires them),
+ *    once at start, and the every-minute ones again whenever the dev metagraph changes
+ *    through the dev chain's API.
  *
  * It prints the URLs once `/ping` answers, and Ctrl-C (or SIGTERM) stops every child.
  * Environment: PORT (8787), DATABASE_URL, REDIS_URL, PGLITE_DIR, WRANGLER_STATE_DIR,
- * PG_PORT / WS_PROXY_PORT / REDIS_REST_PORT (fixed ports for the local services).
+ * DEV_METAGRAPH_FILE, PG_PORT / WS_PROXY_PORT / REDIS_REST_PORT / DEV_CHAIN_PORT (fixed
+ * ports for the local services).
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { cronMatches, devCrons, triggerCron } from "./cron.ts";
 import { type LocalServices, redact, startLocalServices } from "./services.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -76,11 +84,21 @@ async function main(): Promise<void> {
   let services: LocalServices | null = null;
   let wrangler: ChildProcess | null = null;
   let stopping = false;
+  let ticker: NodeJS.Timeout | null = null;
+  let workerUp = false;
+  const crons = devCrons(readFileSync(path.join(ROOT, "wrangler.toml"), "utf8"));
+  const fire = async (cron: string): Promise<string> => {
+    if (!workerUp) return "worker not up yet";
+    const outcome = await triggerCron(port, cron).catch((error: Error) => `unreachable: ${error.message}`);
+    if (outcome !== "ok") log(`cron "${cron}": ${outcome}`);
+    return outcome;
+  };
 
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
     log("stopping");
+    if (ticker) clearTimeout(ticker);
     if (wrangler?.pid) {
       const pid = wrangler.pid;
       const exited = wrangler.exitCode === null ? new Promise((r) => wrangler?.once("exit", r)) : Promise.resolve();
@@ -102,10 +120,14 @@ async function main(): Promise<void> {
       databaseUrl: process.env.DATABASE_URL || undefined,
       pgliteDir: process.env.PGLITE_DIR ?? path.join(ROOT, ".data", "pglite"),
       redisUrl: process.env.REDIS_URL || undefined,
+      metagraphFile: process.env.DEV_METAGRAPH_FILE || path.join(ROOT, ".data", "metagraph.json"),
+      // A registration through the dev chain is synced at once, not within the minute.
+      onChainChange: async () => (await Promise.all(crons.filter((c) => c === "* * * * *").map(fire))).join(", "),
       ports: {
         postgres: envPort("PG_PORT"),
         wsProxy: envPort("WS_PROXY_PORT"),
         redisRest: envPort("REDIS_REST_PORT"),
+        devChain: envPort("DEV_CHAIN_PORT"),
       },
       log,
     });
@@ -145,6 +167,20 @@ async function main(): Promise<void> {
     });
 
     await waitForPing(port, wrangler);
+    workerUp = true;
+    await Promise.all(crons.map(fire));
+    const tick = () => {
+      // Fire at the start of each minute, as the platform does.
+      ticker = setTimeout(
+        () => {
+          const now = new Date();
+          for (const cron of crons) if (cronMatches(cron, now)) void fire(cron);
+          tick();
+        },
+        60_000 - (Date.now() % 60_000),
+      );
+    };
+    tick();
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     console.log(
       [
@@ -155,6 +191,7 @@ async function main(): Promise<void> {
         `  miners     ws://socket.localhost:${port}/`,
         `  events     ws://events.localhost:${port}/`,
         `  registry   http://registry.localhost:${port}`,
+        `  dev chain  ${services.chain.url}   (metagraph: ${services.chain.metagraphFile})`,
         `  chutes     http://{slug}.localhost:${port}/…`,
         `  check      curl http://api.localhost:${port}/ping`,
         "Ctrl-C stops everything.",

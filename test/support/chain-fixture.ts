@@ -1,8 +1,50 @@
 /**
- * @module Keys and a seeded metagraph shared by the chain tests (Node and workerd) and
- * the global setup that starts the fake subtensor node for the workers lane.
+ * @module Keys, a seeded metagraph and the fake node's seed types, shared by the chain
+ * tests (Node and workerd) and the global setup that starts the fake subtensor node for
+ * the workers lane. No Node imports: workerd tests import it too.
  */
-import type { FakeNeuron, FakeSubtensorOptions } from "./fake-subtensor.ts";
+
+export interface FakeAxon {
+  block: number;
+  version: number;
+  ip: bigint;
+  port: number;
+  ipType: number;
+  protocol: number;
+}
+
+export interface FakeNeuron {
+  uid: number;
+  hotkey: string;
+  coldkey: string;
+  active?: boolean;
+  /** (coldkey, rao) pairs, as `NeuronInfoLite.stake`. */
+  stake?: [string, bigint][];
+  /** Raw u16 values. */
+  incentive?: number;
+  trust?: number;
+  validatorTrust?: number;
+  lastUpdate?: number;
+  validatorPermit?: boolean;
+  axon?: FakeAxon;
+}
+
+export interface FakeTransfer {
+  from: string;
+  to: string;
+  amountRao: bigint;
+}
+
+export interface FakeSubtensorOptions {
+  subnets: Record<number, FakeNeuron[]>;
+  /** Best block number (blocks 0..head exist). */
+  head: number;
+  /** Finalised head = head − lag. */
+  finalityLag?: number;
+  /** Block number → signed balance transfers included in that block, in order. */
+  transfers?: Record<number, FakeTransfer[]>;
+  weightsRateLimit?: Record<number, number>;
+}
 
 /** Deterministic dev keys: seed = 32 bytes of one repeated value. */
 export const seed = (byte: number) => `0x${byte.toString(16).padStart(2, "0").repeat(32)}`;
@@ -18,6 +60,9 @@ export const KEYS = {
 } as const;
 
 export const VALIDATOR_SEED = seed(1);
+
+/** The netuid the workers lane's fake node serves (unused by every other test). */
+export const WORKERS_RPC_NETUID = 3071;
 
 /** uid 0: the validator; uid 1: served axon, large stake; uid 2: no axon, zero stake; uid 3: IPv6. */
 export function fixtureNeurons(): FakeNeuron[] {

@@ -10,60 +10,20 @@
  * a transaction: decode the v4 signed extrinsic, rebuild the signing payload from its
  * own chain state (spec and tx version, genesis, the era's birth block), verify the
  * sr25519 signature, check the nonce, and check the call is
- * `SubtensorModule.set_weights`; tests assert on what it decoded.
+ * `SubtensorModule.set_weights`; tests assert on what it decoded (`submitted`, or
+ * `GET /submitted` from inside workerd).
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { hexToU8a, stringToU8a, u8aEq, u8aToHex } from "@polkadot/util";
 import { blake2AsU8a, decodeAddress, encodeAddress, sr25519Verify, xxhashAsU8a } from "@polkadot/util-crypto";
+import type { FakeNeuron, FakeSubtensorOptions } from "./chain-fixture.ts";
 import { bool, compact, concat, option, Reader, u8, u16, u32, u64, u128, vec } from "./scale.ts";
 import { buildSubtensorMetadata } from "./subtensor-metadata.ts";
 
 export const SPEC_VERSION = 301;
 export const TX_VERSION = 1;
 const SS58 = 42;
-
-export interface FakeAxon {
-  block: number;
-  version: number;
-  ip: bigint;
-  port: number;
-  ipType: number;
-  protocol: number;
-}
-
-export interface FakeNeuron {
-  uid: number;
-  hotkey: string;
-  coldkey: string;
-  active?: boolean;
-  /** (coldkey, rao) pairs, as `NeuronInfoLite.stake`. */
-  stake?: [string, bigint][];
-  /** Raw u16 values. */
-  incentive?: number;
-  trust?: number;
-  validatorTrust?: number;
-  lastUpdate?: number;
-  validatorPermit?: boolean;
-  axon?: FakeAxon;
-}
-
-export interface FakeTransfer {
-  from: string;
-  to: string;
-  amountRao: bigint;
-}
-
-export interface FakeSubtensorOptions {
-  subnets: Record<number, FakeNeuron[]>;
-  /** Best block number (blocks 0..head exist). */
-  head: number;
-  /** Finalised head = head − lag. */
-  finalityLag?: number;
-  /** Block number → signed balance transfers included in that block, in order. */
-  transfers?: Record<number, FakeTransfer[]>;
-  weightsRateLimit?: Record<number, number>;
-}
 
 export interface SubmittedExtrinsic {
   hash: string;
@@ -381,6 +341,10 @@ export async function startFakeSubtensor(options: FakeSubtensorOptions): Promise
         res.end(JSON.stringify(body));
       };
       if (failing) return answer(503, { error: "unavailable" });
+      // For tests in workerd, which cannot reach this process's memory.
+      if (req.method === "GET" && req.url === "/submitted") {
+        return answer(200, JSON.parse(JSON.stringify(submitted, (_, v) => (typeof v === "bigint" ? v.toString() : v))));
+      }
       let request: { id?: unknown; method?: string; params?: unknown[] };
       try {
         request = JSON.parse(Buffer.concat(chunks).toString("utf8"));

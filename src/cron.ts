@@ -1,0 +1,79 @@
+/**
+ * @module The Worker's cron entry point: a table from cron expression to the jobs that
+ * run on it, and the runner behind the `scheduled` handler.
+ *
+ * To add a job: write a `CronJob` in src/jobs/, list it under its expression here, and
+ * put the expression in `[triggers] crons` of every environment in wrangler.toml (a
+ * unit test checks both agree). Each job gets its own dependencies (database pool),
+ * a time limit whose expiry aborts its signal, and one structured log line; jobs of
+ * one expression run concurrently and a failing job does not stop the others.
+ */
+import type { Config } from "./env.ts";
+import { metagraphSyncJob } from "./jobs/metagraph-sync.ts";
+import { type Deps, RequestDeps } from "./lib/deps.ts";
+import { errorFields, type Logger } from "./lib/log.ts";
+import { withTimeout } from "./lib/time.ts";
+
+export interface JobContext {
+  config: Config;
+  deps: Deps;
+  log: Logger;
+  /** Aborted when the job's time limit expires: stop and roll back. */
+  signal: AbortSignal;
+  scheduledTime: Date;
+}
+
+export interface CronJob {
+  name: string;
+  timeoutMs: number;
+  /** Returns fields for the job's log line. */
+  run(context: JobContext): Promise<Record<string, unknown>>;
+}
+
+export const CRON_JOBS: Record<string, CronJob[]> = {
+  "* * * * *": [metagraphSyncJob],
+};
+
+export interface JobOutcome {
+  job: string;
+  ok: boolean;
+  durationMs: number;
+  error?: string;
+}
+
+export async function runCronJobs(
+  cron: string,
+  scheduledTime: Date,
+  config: Config,
+  log: Logger,
+  jobs: Record<string, CronJob[]> = CRON_JOBS,
+): Promise<JobOutcome[]> {
+  const due = jobs[cron];
+  if (!due) {
+    log.warn("no cron jobs for this schedule", { cron });
+    return [];
+  }
+  return Promise.all(due.map((job) => runJob(job, scheduledTime, config, log.child({ cron, job: job.name }))));
+}
+
+async function runJob(job: CronJob, scheduledTime: Date, config: Config, log: Logger): Promise<JobOutcome> {
+  const started = Date.now();
+  const deps = new RequestDeps(config);
+  const abort = new AbortController();
+  try {
+    const run = job.run({ config, deps, log, signal: abort.signal, scheduledTime });
+    const fields = await withTimeout(run, job.timeoutMs, `cron job ${job.name}`).catch((error: unknown) => {
+      abort.abort(error);
+      throw error;
+    });
+    const durationMs = Date.now() - started;
+    log.info("cron job done", { ...fields, duration_ms: durationMs });
+    return { job: job.name, ok: true, durationMs };
+  } catch (error) {
+    const durationMs = Date.now() - started;
+    log.error("cron job failed", { ...errorFields(error), duration_ms: durationMs });
+    return { job: job.name, ok: false, durationMs, error: error instanceof Error ? error.message : String(error) };
+  } finally {
+    await deps.close().catch((error) => log.warn("closing db failed", errorFields(error)));
+  }
+}

@@ -4,9 +4,10 @@
  * (`/cdn-cgi/local/scheduled`, absent in production), at the minutes they match.
  */
 
-/** The top-level `[triggers] crons` of wrangler.toml (the dev environment's). */
-export function devCrons(wranglerToml: string): string[] {
-  const section = /^\[triggers\]\s*\n((?:(?!^\[).*\n?)*)/m.exec(wranglerToml)?.[1] ?? "";
+/** `crons` of a wrangler.toml section: by default the top level's (local development). */
+export function devCrons(wranglerToml: string, table = "triggers"): string[] {
+  const header = new RegExp(`^\\[${table.replaceAll(".", "\\.")}\\]\\s*\\n((?:(?!^\\[).*\\n?)*)`, "m");
+  const section = header.exec(wranglerToml)?.[1] ?? "";
   const list = /^crons\s*=\s*\[([^\]]*)\]/m.exec(section)?.[1] ?? "";
   return [...list.matchAll(/"([^"]+)"/g)].map((m) => m[1] ?? "");
 }

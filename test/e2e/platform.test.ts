@@ -2,6 +2,8 @@
  * Black-box checks of a real `npm start`: the launcher, wrangler dev, the Worker, its
  * Durable Objects and the local services, reached over HTTP and WebSocket like a client.
  */
+
+import pg from "pg";
 import { describe, expect, inject, it } from "vitest";
 import WebSocket from "ws";
 import { hostRequest } from "../support/http.ts";
@@ -63,5 +65,34 @@ describe("npm start", () => {
     const closed = new Promise<number>((resolve) => ws.on("close", (code) => resolve(code)));
     ws.close(1000, "bye");
     expect(await closed).toBe(1000);
+  });
+});
+
+describe("npm start's dev chain", () => {
+  it("registers a simulated miner's hotkey and syncs it into the metagraph at once", async () => {
+    const devChain = inject("devChainUrl");
+    // A valid ss58 hotkey (sr25519 of seed 0x03…03) that the seed metagraph does not hold.
+    const hotkey = "5FJ4gu9eVX6DG4qYi1hxkUgu1yaTm1CnQ4MiiZPjPVaXiATo";
+    const res = await fetch(`${devChain}/neurons`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ netuid: 64, hotkey, coldkey: hotkey }),
+    });
+    expect(res.status).toBe(200);
+    // "ok": the Worker's scheduled handler ran the sync and it succeeded.
+    expect(await res.json()).toMatchObject({ hotkey, uid: 3, sync: "ok" });
+    const databaseUrl = inject("platformDatabaseUrl");
+    if (databaseUrl) {
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      try {
+        const { rows } = await client.query("select node_id from metagraph_nodes where hotkey = $1 and netuid = 64", [
+          hotkey,
+        ]);
+        expect(rows).toEqual([{ node_id: 3 }]);
+      } finally {
+        await client.end();
+      }
+    }
   });
 });

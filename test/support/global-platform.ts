@@ -31,9 +31,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (process.env.E2E_BASE_URL) {
     project.provide("platformUrl", process.env.E2E_BASE_URL);
     project.provide("platformDatabaseUrl", process.env.DATABASE_URL ?? "");
+    project.provide("devChainUrl", process.env.E2E_DEV_CHAIN_URL ?? "");
     return async () => {};
   }
   const port = await freePort();
+  const devChainPort = await freePort();
   const scratch: RunningPostgres | null = process.env.DATABASE_URL
     ? await createScratchDatabase(process.env.DATABASE_URL, "chutes_e2e")
     : null;
@@ -47,6 +49,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
       DATABASE_URL: scratch?.url ?? "",
       PGLITE_DIR: path.join(stateDir, "pglite"),
       WRANGLER_STATE_DIR: path.join(stateDir, "wrangler"),
+      DEV_METAGRAPH_FILE: path.join(stateDir, "metagraph.json"),
+      DEV_CHAIN_PORT: String(devChainPort),
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -77,6 +81,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   project.provide("platformUrl", `http://127.0.0.1:${port}`);
   project.provide("platformDatabaseUrl", scratch?.url ?? "");
+  project.provide("devChainUrl", `http://127.0.0.1:${devChainPort}`);
 
   return async () => {
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));

@@ -13,6 +13,8 @@ declare module "vitest" {
     platformUrl: string;
     /** Direct Postgres URL of the platform's database (e2e lane). */
     platformDatabaseUrl: string;
+    /** The dev chain of that platform (e2e lane). */
+    devChainUrl: string;
   }
 }
 

@@ -30,6 +30,8 @@ export interface CronJob {
   run(context: JobContext): Promise<Record<string, unknown>>;
 }
 
+const CLOSE_TIMEOUT_MS = 2_000;
+
 export const CRON_JOBS: Record<string, CronJob[]> = {
   "* * * * *": [metagraphSyncJob],
 };
@@ -41,22 +43,26 @@ export interface JobOutcome {
   error?: string;
 }
 
-export async function runCronJobs(
-  cron: string,
-  scheduledTime: Date,
-  config: Config,
-  log: Logger,
-  jobs: Record<string, CronJob[]> = CRON_JOBS,
-): Promise<JobOutcome[]> {
+export interface CronRun {
+  cron: string;
+  scheduledTime: Date;
+  config: Config;
+  log: Logger;
+  /** Where closing each job's database pool goes (the invocation's `waitUntil`). */
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+export async function runCronJobs(run: CronRun, jobs: Record<string, CronJob[]> = CRON_JOBS): Promise<JobOutcome[]> {
+  const { cron, log } = run;
   const due = jobs[cron];
   if (!due) {
     log.warn("no cron jobs for this schedule", { cron });
     return [];
   }
-  return Promise.all(due.map((job) => runJob(job, scheduledTime, config, log.child({ cron, job: job.name }))));
+  return Promise.all(due.map((job) => runJob(job, run, log.child({ cron, job: job.name }))));
 }
 
-async function runJob(job: CronJob, scheduledTime: Date, config: Config, log: Logger): Promise<JobOutcome> {
+async function runJob(job: CronJob, { scheduledTime, config, waitUntil }: CronRun, log: Logger): Promise<JobOutcome> {
   const started = Date.now();
   const deps = new RequestDeps(config);
   const abort = new AbortController();
@@ -74,6 +80,13 @@ async function runJob(job: CronJob, scheduledTime: Date, config: Config, log: Lo
     log.error("cron job failed", { ...errorFields(error), duration_ms: durationMs });
     return { job: job.name, ok: false, durationMs, error: error instanceof Error ? error.message : String(error) };
   } finally {
-    await deps.close().catch((error) => log.warn("closing db failed", errorFields(error)));
+    // Bounded: the invocation is complete only when this settles, and a connection the
+    // server never closes (PGlite behind the local ws proxy does not) would keep it open.
+    // The runtime tears down whatever is left when the invocation ends.
+    waitUntil(
+      withTimeout(deps.close(), CLOSE_TIMEOUT_MS, "closing the database pool").catch((error) =>
+        log.warn("closing db failed", errorFields(error)),
+      ),
+    );
   }
 }

@@ -29,7 +29,7 @@ export default {
     return HOST_APPS[kind].fetch(request, env, ctx);
   },
 
-  async scheduled(controller, env): Promise<void> {
+  async scheduled(controller, env, ctx): Promise<void> {
     const fields = { cron: controller.cron, scheduled_time: new Date(controller.scheduledTime).toISOString() };
     let config: Config;
     try {
@@ -39,7 +39,13 @@ export default {
       throw error;
     }
     const log = createLogger(config.LOG_LEVEL, fields);
-    const outcomes = await runCronJobs(controller.cron, new Date(controller.scheduledTime), config, log);
+    const outcomes = await runCronJobs({
+      cron: controller.cron,
+      scheduledTime: new Date(controller.scheduledTime),
+      config,
+      log,
+      waitUntil: (promise) => ctx.waitUntil(promise),
+    });
     const failed = outcomes.filter((outcome) => !outcome.ok).map((outcome) => outcome.job);
     // Rethrown so the platform records the invocation as failed (after every job ran).
     if (failed.length > 0) throw new Error(`cron "${controller.cron}": ${failed.join(", ")} failed`);

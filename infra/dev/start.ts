@@ -90,7 +90,7 @@ async function main(): Promise<void> {
   const fire = async (cron: string): Promise<string> => {
     if (!workerUp) return "worker not up yet";
     const outcome = await triggerCron(port, cron).catch((error: Error) => `unreachable: ${error.message}`);
-    if (outcome !== "ok") log(`cron "${cron}": ${outcome}`);
+    if (outcome !== "ok" && outcome !== "running") log(`cron "${cron}": ${outcome}`);
     return outcome;
   };
 

@@ -4,7 +4,7 @@
  * exercises `@polkadot/api` in workerd), and a failing job fails the invocation without
  * touching the table. Environments are overridden per test (own netuid, own chain).
  */
-import { createScheduledController } from "cloudflare:test";
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
 import { afterAll, describe, expect, inject, it } from "vitest";
@@ -22,9 +22,14 @@ afterAll(() => handle.close());
 const subnetRows = (netuid: number) =>
   handle.db.select().from(metagraphNodes).where(eq(metagraphNodes.netuid, netuid)).orderBy(metagraphNodes.nodeId);
 
-function runCron(overrides: Record<string, string>, cron = "* * * * *") {
+async function runCron(overrides: Record<string, string>, cron = "* * * * *") {
   const controller = createScheduledController({ cron, scheduledTime: new Date() });
-  return worker.scheduled(controller, { ...env, ...overrides });
+  const ctx = createExecutionContext();
+  try {
+    await worker.scheduled(controller, { ...env, ...overrides }, ctx);
+  } finally {
+    await waitOnExecutionContext(ctx);
+  }
 }
 
 const rpcEnv = { CHAIN_MODE: "rpc", SUBTENSOR_URL: inject("fakeSubtensorUrl"), VALIDATOR_HOTKEY_SEED: VALIDATOR_SEED };

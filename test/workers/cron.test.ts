@@ -53,7 +53,7 @@ describe("cron", () => {
       [3, KEYS.minerC],
     ]);
     expect(synced[1]).toMatchObject({ ip: "192.168.10.1", port: 8091 });
-    expect(synced[1]?.stake).toBeCloseTo(18_000_000_000.123_456, 4);
+    expect(synced[1]?.stake).toBeCloseTo(18_000_000_000.123_455, 4);
     expect(synced[3]).toMatchObject({ ip: "2001:db8::1", ipType: 6 });
   });
 

@@ -68,6 +68,22 @@ export const envSchema = z.object({
   VALIDATOR_HOTKEYS: ss58List,
   /** Hotkeys users may link as subnet owners (`/users/link_subnet_owner`). */
   SUBNET_OWNER_HOTKEYS: ss58List,
+  /**
+   * `rpc`: a subtensor node at SUBTENSOR_URL (required in staging and production);
+   * `file`: the dev chain `npm start` serves at CHAIN_FILE_URL (development and tests only).
+   */
+  CHAIN_MODE: z.enum(["rpc", "file"]).default("file"),
+  /** http(s) JSON-RPC endpoint of a subtensor node (HTTP, not WebSocket: see src/chain/rpc.ts). */
+  SUBTENSOR_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** Local only: base URL of infra/dev/dev-chain.ts. */
+  CHAIN_FILE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** The subnet whose metagraph is mirrored and weighted. */
+  NETUID: z.coerce.number().int().min(0).max(65_535).default(64),
+  /** Secret: 32-byte hex seed of the validator hotkey (sr25519) that signs weights. */
+  VALIDATOR_HOTKEY_SEED: z
+    .string()
+    .regex(/^(0x)?[0-9a-fA-F]{64}$/, { message: "must be a 32-byte hex seed" })
+    .optional(),
   BUCKET: binding<R2Bucket>("BUCKET", "put"),
   MINER_HUB: binding<DurableObjectNamespace>("MINER_HUB", "idFromName"),
   CHUTE_ROUTER: binding<DurableObjectNamespace>("CHUTE_ROUTER", "idFromName"),
@@ -98,19 +114,24 @@ export function parseConfig(env: unknown): Config {
     throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
   }
   const config = result.data;
-  if (config.ENVIRONMENT === "production" || config.ENVIRONMENT === "staging") {
-    const issues: string[] = [];
-    if (config.LOCAL_WSPROXY) {
-      issues.push("LOCAL_WSPROXY: is a local development setting and must not be set in production");
-    }
-    if (config.WALLET_KEY.toLowerCase() === DEVELOPMENT_WALLET_KEY) {
-      issues.push("WALLET_KEY: is the public development key; set a secret one (wrangler secret put WALLET_KEY)");
-    }
-    if (config.PG_KEY.toLowerCase() === DEVELOPMENT_PG_KEY) {
-      issues.push("PG_KEY: is the public development key; set a secret one (wrangler secret put PG_KEY)");
-    }
-    if (issues.length > 0) throw new ConfigError(issues);
+  const issues: string[] = [];
+  const deployed = config.ENVIRONMENT === "production" || config.ENVIRONMENT === "staging";
+  if (deployed && config.LOCAL_WSPROXY) {
+    issues.push("LOCAL_WSPROXY: is a local development setting and must not be set in production");
   }
+  if (deployed && config.WALLET_KEY.toLowerCase() === DEVELOPMENT_WALLET_KEY) {
+    issues.push("WALLET_KEY: is the public development key; set a secret one (wrangler secret put WALLET_KEY)");
+  }
+  if (deployed && config.PG_KEY.toLowerCase() === DEVELOPMENT_PG_KEY) {
+    issues.push("PG_KEY: is the public development key; set a secret one (wrangler secret put PG_KEY)");
+  }
+  if (deployed && config.CHAIN_MODE !== "rpc") {
+    issues.push("CHAIN_MODE: must be rpc in production (file is the local dev chain)");
+  }
+  if (config.CHAIN_MODE === "rpc" && !config.SUBTENSOR_URL) {
+    issues.push("SUBTENSOR_URL: is required when CHAIN_MODE is rpc");
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
   return config;
 }
 

@@ -1,11 +1,14 @@
 /**
- * @module The Worker's entry point: host-first dispatch to the host apps, plus the
- * Durable Object classes wrangler must find in the main module.
+ * @module The Worker's entry point: host-first dispatch to the host apps, the cron
+ * handler (src/cron.ts), plus the Durable Object classes wrangler must find in the main
+ * module.
  */
 import { earlyErrorResponse } from "./app.ts";
-import { configFor } from "./env.ts";
+import { runCronJobs } from "./cron.ts";
+import { type Config, configFor } from "./env.ts";
 import { classifyHost } from "./hosts/classify.ts";
 import { HOST_APPS } from "./hosts/index.ts";
+import { createLogger, errorFields } from "./lib/log.ts";
 
 export { ChuteRouter } from "../durable-objects/chute-router.ts";
 export { EventsHub } from "../durable-objects/events-hub.ts";
@@ -24,5 +27,27 @@ export default {
       return earlyErrorResponse(error);
     }
     return HOST_APPS[kind].fetch(request, env, ctx);
+  },
+
+  async scheduled(controller, env, ctx): Promise<void> {
+    const fields = { cron: controller.cron, scheduled_time: new Date(controller.scheduledTime).toISOString() };
+    let config: Config;
+    try {
+      config = configFor(env);
+    } catch (error) {
+      createLogger("error").error("invalid configuration", { ...fields, ...errorFields(error) });
+      throw error;
+    }
+    const log = createLogger(config.LOG_LEVEL, fields);
+    const outcomes = await runCronJobs({
+      cron: controller.cron,
+      scheduledTime: new Date(controller.scheduledTime),
+      config,
+      log,
+      waitUntil: (promise) => ctx.waitUntil(promise),
+    });
+    const failed = outcomes.filter((outcome) => !outcome.ok).map((outcome) => outcome.job);
+    // Rethrown so the platform records the invocation as failed (after every job ran).
+    if (failed.length > 0) throw new Error(`cron "${controller.cron}": ${failed.join(", ")} failed`);
   },
 } satisfies ExportedHandler<Record<string, unknown>>;

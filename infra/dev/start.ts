@@ -4,17 +4,25 @@
  * 1. Postgres: `DATABASE_URL` if set, else embedded PGlite persisted in `.data/pglite`;
  *    migrations are applied either way.
  * 2. Redis: the Upstash REST adapter over `REDIS_URL` if set, else the embedded twin.
- * 3. `wrangler dev`: the Worker, its Durable Objects and local R2 (state in `.data/wrangler`).
- * 4. A GPU agent in CPU mode (infra/dev/gpu-agent.ts), registered with a fresh key.
+ * 3. The dev chain (`CHAIN_MODE=file`) over `.data/metagraph.json` (a copy of
+ *    infra/dev/metagraph.json made on first start; edit it, or `POST /neurons`).
+ * 4. `wrangler dev`: the Worker, its Durable Objects and local R2 (state in `.data/wrangler`).
+ * 5. The Worker's crons, fired at the minutes they match (wrangler dev never fires them),
+ *    once at start, and the every-minute ones again whenever the dev metagraph changes
+ *    through the dev chain's API.
+ * 6. A GPU agent in CPU mode (infra/dev/gpu-agent.ts), registered with a fresh key.
  *
  * It prints the URLs once `/ping` answers, and Ctrl-C (or SIGTERM) stops every child.
  * Environment: PORT (8787), DATABASE_URL, REDIS_URL, PGLITE_DIR, WRANGLER_STATE_DIR,
- * PG_PORT / WS_PROXY_PORT / REDIS_REST_PORT (fixed ports for the local services),
- * GPU_AGENT_HEALTH_PORT (the agent's /healthz and /metrics; any free port by default).
+ * DEV_METAGRAPH_FILE, PG_PORT / WS_PROXY_PORT / REDIS_REST_PORT / DEV_CHAIN_PORT (fixed
+ * ports for the local services), GPU_AGENT_HEALTH_PORT (the agent's /healthz and
+ * /metrics; any free port by default).
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { cronMatches, devCrons, triggerCron } from "./cron.ts";
 import { type DevAgent, startDevAgent } from "./gpu-agent.ts";
 import { freePort } from "./net.ts";
 import { type LocalServices, redact, startLocalServices } from "./services.ts";
@@ -68,11 +76,21 @@ async function main(): Promise<void> {
   let wrangler: ChildProcess | null = null;
   let agent: DevAgent | null = null;
   let stopping = false;
+  let ticker: NodeJS.Timeout | null = null;
+  let workerUp = false;
+  const crons = devCrons(readFileSync(path.join(ROOT, "wrangler.toml"), "utf8"));
+  const fire = async (cron: string): Promise<string> => {
+    if (!workerUp) return "worker not up yet";
+    const outcome = await triggerCron(port, cron).catch((error: Error) => `unreachable: ${error.message}`);
+    if (outcome !== "ok" && outcome !== "running") log(`cron "${cron}": ${outcome}`);
+    return outcome;
+  };
 
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
     log("stopping");
+    if (ticker) clearTimeout(ticker);
     await agent?.stop();
     if (wrangler?.pid) {
       const pid = wrangler.pid;
@@ -95,10 +113,14 @@ async function main(): Promise<void> {
       databaseUrl: process.env.DATABASE_URL || undefined,
       pgliteDir: process.env.PGLITE_DIR ?? path.join(ROOT, ".data", "pglite"),
       redisUrl: process.env.REDIS_URL || undefined,
+      metagraphFile: process.env.DEV_METAGRAPH_FILE || path.join(ROOT, ".data", "metagraph.json"),
+      // A registration through the dev chain is synced at once, not within the minute.
+      onChainChange: async () => (await Promise.all(crons.filter((c) => c === "* * * * *").map(fire))).join(", "),
       ports: {
         postgres: envPort("PG_PORT"),
         wsProxy: envPort("WS_PROXY_PORT"),
         redisRest: envPort("REDIS_REST_PORT"),
+        devChain: envPort("DEV_CHAIN_PORT"),
       },
       log,
     });
@@ -138,6 +160,20 @@ async function main(): Promise<void> {
     });
 
     await waitForPing(port, wrangler);
+    workerUp = true;
+    await Promise.all(crons.map(fire));
+    const tick = () => {
+      // Fire at the start of each minute, as the platform does.
+      ticker = setTimeout(
+        () => {
+          const now = new Date();
+          for (const cron of crons) if (cronMatches(cron, now)) void fire(cron);
+          tick();
+        },
+        60_000 - (Date.now() % 60_000),
+      );
+    };
+    tick();
     agent = await startDevAgent({
       apiUrl: `http://127.0.0.1:${port}`,
       databaseUrl: services.postgres.url,
@@ -153,6 +189,7 @@ async function main(): Promise<void> {
         `  miners     ws://socket.localhost:${port}/`,
         `  events     ws://events.localhost:${port}/`,
         `  registry   http://registry.localhost:${port}`,
+        `  dev chain  ${services.chain.url}   (metagraph: ${services.chain.metagraphFile})`,
         `  chutes     http://{slug}.localhost:${port}/…`,
         `  GPU agent  CPU mode, ${agent.healthUrl} (and /metrics)`,
         `  check      curl http://api.localhost:${port}/ping`,

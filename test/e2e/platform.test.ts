@@ -2,6 +2,8 @@
  * Black-box checks of a real `npm start`: the launcher, wrangler dev, the Worker, its
  * Durable Objects and the local services, reached over HTTP and WebSocket like a client.
  */
+
+import pg from "pg";
 import { describe, expect, inject, it } from "vitest";
 import WebSocket from "ws";
 import { hostRequest } from "../support/http.ts";
@@ -63,5 +65,37 @@ describe("npm start", () => {
     const closed = new Promise<number>((resolve) => ws.on("close", (code) => resolve(code)));
     ws.close(1000, "bye");
     expect(await closed).toBe(1000);
+  });
+});
+
+describe("npm start's dev chain", () => {
+  it("registers a simulated miner's hotkey and syncs it into the metagraph at once", async () => {
+    const devChain = inject("devChainUrl");
+    // A valid ss58 hotkey (sr25519 of seed 0x03…03) that the seed metagraph does not hold.
+    const hotkey = "5FJ4gu9eVX6DG4qYi1hxkUgu1yaTm1CnQ4MiiZPjPVaXiATo";
+    const res = await fetch(`${devChain}/neurons`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ netuid: 64, hotkey, coldkey: hotkey }),
+    });
+    expect(res.status).toBe(200);
+    // The launcher fired the Worker's cron at once: "ok", or "running" while wrangler dev
+    // keeps the invocation open (embedded Postgres; docs/architecture.md).
+    const body = (await res.json()) as { hotkey: string; uid: number; sync: string };
+    expect(body).toMatchObject({ hotkey, uid: 3 });
+    expect(["ok", "running"]).toContain(body.sync);
+    const databaseUrl = inject("platformDatabaseUrl");
+    if (databaseUrl) {
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      try {
+        const query = () =>
+          client.query("select node_id from metagraph_nodes where hotkey = $1 and netuid = 64", [hotkey]);
+        for (let i = 0; i < 50 && (await query()).rows.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+        expect((await query()).rows).toEqual([{ node_id: 3 }]);
+      } finally {
+        await client.end();
+      }
+    }
   });
 });

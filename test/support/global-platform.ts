@@ -11,10 +11,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (process.env.E2E_BASE_URL) {
     project.provide("platformUrl", process.env.E2E_BASE_URL);
     project.provide("platformDatabaseUrl", process.env.DATABASE_URL ?? "");
+    project.provide("devChainUrl", process.env.E2E_DEV_CHAIN_URL ?? "");
     return async () => {};
   }
   const platform = await startPlatform();
   project.provide("platformUrl", platform.url);
   project.provide("platformDatabaseUrl", platform.databaseUrl);
+  project.provide("devChainUrl", platform.devChainUrl);
   return () => platform.stop();
 }

@@ -1,22 +1,37 @@
 /**
  * @module Global setup of the workers lane: starts the local services (a scratch
  * database on DATABASE_URL's server, or PGlite; the Upstash adapter over REDIS_URL, or
- * the embedded twin) and provides the Worker variables that point at them.
+ * the embedded twin; the dev chain over a scratch copy of the dev metagraph) and
+ * provides the Worker variables that point at them, plus a fake subtensor node
+ * (test/support/fake-subtensor.ts) for the tests of the rpc chain inside workerd.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { startLocalServices } from "../../infra/dev/services.ts";
+import { fixtureChain, WORKERS_RPC_NETUID } from "./chain-fixture.ts";
+import { startFakeSubtensor } from "./fake-subtensor.ts";
 import "./provided.ts";
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const scratch = mkdtempSync(path.join(tmpdir(), "chutes-workers-"));
   const services = await startLocalServices({
     scratchFrom: process.env.DATABASE_URL || undefined,
     redisUrl: process.env.REDIS_URL || undefined,
+    metagraphFile: path.join(scratch, "metagraph.json"),
   });
+  const subtensor = await startFakeSubtensor(fixtureChain(WORKERS_RPC_NETUID));
   project.provide("workerVars", services.workerVars);
   project.provide("servicesInfo", {
     postgres: services.postgres.kind,
     redis: services.redis.kind,
     databaseUrl: services.postgres.url,
   });
-  return () => services.stop();
+  project.provide("fakeSubtensorUrl", subtensor.url);
+  return async () => {
+    await subtensor.close();
+    await services.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  };
 }

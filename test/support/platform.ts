@@ -19,6 +19,8 @@ export interface RunningPlatform {
   url: string;
   /** Direct Postgres URL of its database (its scratch database, or its embedded PGlite). */
   databaseUrl: string;
+  /** Base URL of its dev chain (infra/dev/dev-chain.ts). */
+  devChainUrl: string;
   /** Stops it with SIGINT; rejects if it does not stop cleanly. */
   stop(): Promise<void>;
 }
@@ -27,6 +29,7 @@ export async function startPlatform(
   options: { readyTimeoutMs?: number; scratchPrefix?: string } = {},
 ): Promise<RunningPlatform> {
   const port = await freePort();
+  const devChainPort = await freePort();
   const scratch: RunningPostgres | null = process.env.DATABASE_URL
     ? await createScratchDatabase(process.env.DATABASE_URL, options.scratchPrefix ?? "chutes_e2e")
     : null;
@@ -44,6 +47,8 @@ export async function startPlatform(
       PG_PORT: pgPort === undefined ? "" : String(pgPort),
       PGLITE_DIR: path.join(stateDir, "pglite"),
       WRANGLER_STATE_DIR: path.join(stateDir, "wrangler"),
+      DEV_METAGRAPH_FILE: path.join(stateDir, "metagraph.json"),
+      DEV_CHAIN_PORT: String(devChainPort),
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -83,6 +88,7 @@ export async function startPlatform(
   return {
     url: `http://127.0.0.1:${port}`,
     databaseUrl,
+    devChainUrl: `http://127.0.0.1:${devChainPort}`,
     async stop() {
       const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
       child.kill("SIGINT");

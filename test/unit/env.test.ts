@@ -34,6 +34,25 @@ describe("configuration", () => {
     );
   });
 
+  it("chooses the chain: the dev chain by default, a subtensor node in production", () => {
+    expect(parseConfig(valid)).toMatchObject({ CHAIN_MODE: "file", NETUID: 64 });
+    expect(parseConfig({ ...valid, NETUID: "12" }).NETUID).toBe(12);
+    expect(() => parseConfig({ ...valid, NETUID: "70000" })).toThrow(/NETUID/);
+    expect(() => parseConfig({ ...valid, CHAIN_MODE: "rpc" })).toThrow(/SUBTENSOR_URL: is required/);
+    expect(() => parseConfig({ ...valid, ENVIRONMENT: "production" })).toThrow(/CHAIN_MODE: must be rpc/);
+    const production = {
+      ...valid,
+      ENVIRONMENT: "production",
+      CHAIN_MODE: "rpc",
+      SUBTENSOR_URL: "https://node.example",
+    };
+    expect(parseConfig(production)).toMatchObject({ CHAIN_MODE: "rpc", SUBTENSOR_URL: "https://node.example" });
+    expect(() => parseConfig({ ...production, VALIDATOR_HOTKEY_SEED: "0x1234" })).toThrow(/VALIDATOR_HOTKEY_SEED/);
+    expect(parseConfig({ ...production, VALIDATOR_HOTKEY_SEED: "ab".repeat(32) }).VALIDATOR_HOTKEY_SEED).toBe(
+      "ab".repeat(32),
+    );
+  });
+
   it("parses once per env object and remembers a failure", () => {
     const env = { ...valid };
     expect(configFor(env)).toBe(configFor(env));
@@ -49,7 +68,14 @@ describe("configuration", () => {
   });
 
   it("refuses the public development wallet keys in production and staging only", () => {
-    const dev = { ...valid, WALLET_KEY: DEVELOPMENT_WALLET_KEY, PG_KEY: DEVELOPMENT_PG_KEY };
+    // A deployable chain configuration, so the only problems left are the keys.
+    const dev = {
+      ...valid,
+      CHAIN_MODE: "rpc",
+      SUBTENSOR_URL: "https://subtensor.example",
+      WALLET_KEY: DEVELOPMENT_WALLET_KEY,
+      PG_KEY: DEVELOPMENT_PG_KEY,
+    };
     expect(parseConfig(dev).WALLET_KEY).toBe(DEVELOPMENT_WALLET_KEY);
     for (const ENVIRONMENT of ["production", "staging"]) {
       const error = (() => {

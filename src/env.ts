@@ -7,6 +7,7 @@
  * the log carries the same list.
  */
 import { z } from "zod";
+import type { MinerHub } from "../durable-objects/miner-hub.ts";
 import { isSs58Address } from "./lib/signatures.ts";
 
 /** A hostname such as `chutes.ai` or `localhost`. */
@@ -68,8 +69,30 @@ export const envSchema = z.object({
   VALIDATOR_HOTKEYS: ss58List,
   /** Hotkeys users may link as subnet owners (`/users/link_subnet_owner`). */
   SUBNET_OWNER_HOTKEYS: ss58List,
+  /** The subnet whose registered hotkeys (`metagraph_nodes.netuid`) count as miners. */
+  NETUID: z.coerce.number().int().min(0).max(65535).default(64),
+  /**
+   * The chutes SDK version every image build pins (`RUN pip install --upgrade chutes==…`
+   * is appended to uploaded Dockerfiles) and records as the image's `chutes_version`,
+   * which later selects the miner protocol.
+   */
+  CHUTES_VERSION: z
+    .string()
+    .regex(/^\d+\.\d+\.\d+$/, { message: "must be a version such as 0.2.14" })
+    .default("0.2.14"),
+  /**
+   * Largest build context (`POST /images/`, the whole multipart body) in bytes. The body is
+   * held in memory once to hash it for the signature and parse it, and an isolate has
+   * 128 MB, so the ceiling is 64 MiB (Workers also refuse bodies over 100 MB).
+   */
+  IMAGE_CONTEXT_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(64 * 1024)
+    .max(64 * 1024 * 1024)
+    .default(32 * 1024 * 1024),
   BUCKET: binding<R2Bucket>("BUCKET", "put"),
-  MINER_HUB: binding<DurableObjectNamespace>("MINER_HUB", "idFromName"),
+  MINER_HUB: binding<DurableObjectNamespace<MinerHub>>("MINER_HUB", "idFromName"),
   CHUTE_ROUTER: binding<DurableObjectNamespace>("CHUTE_ROUTER", "idFromName"),
   EVENTS_HUB: binding<DurableObjectNamespace>("EVENTS_HUB", "idFromName"),
 });

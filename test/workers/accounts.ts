@@ -54,15 +54,16 @@ export async function signedRequest(
     body: request.purpose === undefined ? request.body : undefined,
     contentType: request.contentType,
   });
+  // A Headers object, so that names differing only in case replace each other instead of
+  // being joined (a doubled multipart Content-Type would garble its boundary).
+  const merged = new Headers({ "content-type": request.contentType ?? "application/json" });
+  for (const extra of [request.headers, headers, options.headers]) {
+    for (const [name, value] of Object.entries(extra ?? {})) merged.set(name, value);
+  }
   return new Request(`http://${request.host ?? API_HOST}${request.path}`, {
     method: request.method,
     body: request.body,
-    headers: {
-      "content-type": request.contentType ?? "application/json",
-      ...request.headers,
-      ...headers,
-      ...options.headers,
-    },
+    headers: merged,
   });
 }
 

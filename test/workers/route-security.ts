@@ -50,6 +50,10 @@ export interface RouteUnderTest {
   actor?: "user" | "unregistered" | "miner";
   /** Whether admin API keys are accepted (default: yes, for routes that need a user). */
   apiKeys?: boolean;
+  /** What a request without credentials gets: 401 (default), or e.g. 200 on a public list. */
+  anonymousStatus?: number;
+  /** A scope the route must refuse (default: read on images). */
+  wrongScope?: { object_type: string; action: string };
 }
 
 const SECONDS = 1000;
@@ -97,14 +101,15 @@ export function runCommonRouteTests(route: RouteUnderTest): void {
       await expectOk(await sendSigned(key, request), okStatus);
     });
 
-    it("refuses a request without credentials (401)", async () => {
+    it(`answers a request without credentials ${route.anonymousStatus ?? 401}`, async () => {
       const { request } = await prepare();
       const res = await callHost(request.host ?? API_HOST, request.path, {
         method: request.method,
         body: request.body,
         headers: request.headers,
       });
-      await expectError(res, 401, "unauthorized");
+      if (route.anonymousStatus === undefined) await expectError(res, 401, "unauthorized");
+      else expect(res.status).toBe(route.anonymousStatus);
     });
 
     it("refuses a hotkey without a signature (401), never skipping the check", async () => {
@@ -210,7 +215,8 @@ export function runCommonRouteTests(route: RouteUnderTest): void {
       });
 
       it("refuses an API key scoped for something else (403)", async () => {
-        const key = await createKey(user, { admin: false, scopes: [{ object_type: "images", action: "read" }] });
+        const scope = route.wrongScope ?? { object_type: "images", action: "read" };
+        const key = await createKey(user, { admin: false, scopes: [scope] });
         const request = await route.request(user);
         await expectError(
           await sendWithKey(key.secret_key, request.method, request.path, request.body, request),

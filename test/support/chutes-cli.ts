@@ -39,6 +39,20 @@ export async function sha256Hex(data: string | Uint8Array): Promise<string> {
 
 export const nowSeconds = () => Math.floor(Date.now() / 1000);
 
+/**
+ * Python's `uuid.uuid5(NAMESPACE_OID, name)`, which the SDK computes on its own side for
+ * image ids (`{username}/{name}:{tag}`) and chute ids (`{username}::chute::{name}`).
+ */
+export async function sdkUuid5(name: string): Promise<string> {
+  const namespace = "6ba7b8129dad11d180b400c04fd430c8".match(/../g) ?? [];
+  const input = [...namespace.map((pair) => Number.parseInt(pair, 16)), ...new TextEncoder().encode(name)];
+  const digits = toHex(new Uint8Array(await crypto.subtle.digest("SHA-1", new Uint8Array(input)))).split("");
+  digits[12] = "5";
+  digits[16] = ((Number.parseInt(digits[16] ?? "0", 16) & 0x3) | 0x8).toString(16);
+  const hex = digits.slice(0, 32).join("");
+  return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join("-");
+}
+
 export interface SignOptions {
   /** Signed when there is no body (GET/DELETE). */
   purpose?: string;

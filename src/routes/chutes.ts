@@ -9,6 +9,7 @@
  * miners to stop the chute's instances.
  */
 import { type Context, Hono } from "hono";
+import type { z } from "zod";
 import type { AppEnv } from "../app.ts";
 import type { Database } from "../db/client.ts";
 import { type AuthEnv, ensureDeveloper, optionalUser, requireUser, scopeFromPath } from "../lib/auth.ts";
@@ -40,7 +41,7 @@ import {
 } from "../services/chutes.ts";
 import { cordRefId } from "../services/cords.ts";
 import { estimatedPrice } from "../services/gpus.ts";
-import { findImage, type ImageView, newestPublicImage } from "../services/images.ts";
+import { findImage, newestPublicImage } from "../services/images.ts";
 import { publishMinerEvent } from "../services/miner-events.ts";
 import {
   diffusionCords,
@@ -135,47 +136,59 @@ async function templateImage(c: Context<AuthEnv>, template: StandardTemplate, re
   return image;
 }
 
-interface TemplateDeploy {
-  template: StandardTemplate;
+/** What every template body has (upstream's vllm/tei/diffusion args share these). */
+interface TemplateBody {
+  image?: string;
+  tagline: string;
+  readme: string;
+  tool_description: string | null;
+  logo_id: string | null;
+  public: boolean;
+  node_selector: DeployInput["nodeSelector"];
+}
+
+/** What a template makes of its body: the chute's name, the model, its cords, the builder's other arguments. */
+interface TemplateShape {
   name: string;
   model: string;
-  image: ImageView;
-  body: {
-    tagline: string;
-    readme: string;
-    tool_description: string | null;
-    logo_id: string | null;
-    public: boolean;
-    node_selector: DeployInput["nodeSelector"];
-  };
   cords: Cord[];
   extra: Record<string, unknown>;
 }
 
-function templateInput(username: string, t: TemplateDeploy): DeployInput {
-  const imageRef = `${t.image.owner.username}/${t.image.name}:${t.image.tag}`;
-  return {
-    name: t.name,
-    tagline: t.body.tagline,
-    readme: t.body.readme,
-    toolDescription: t.body.tool_description,
-    logoId: t.body.logo_id,
-    image: t.image.imageId,
-    public: t.body.public,
-    code: templateCode({
-      template: t.template,
-      username,
-      name: t.name,
-      model: t.model,
-      image: imageRef,
-      nodeSelector: t.body.node_selector,
-      extra: t.extra,
-    }),
-    filename: "chute.py",
-    refStr: "chute:chute",
-    standardTemplate: t.template,
-    nodeSelector: t.body.node_selector,
-    cords: t.cords,
+/** A `POST /chutes/{template}` handler: the body, the image, the generated module, then an ordinary deploy. */
+function templateRoute<S extends z.ZodType<TemplateBody>>(
+  template: StandardTemplate,
+  schema: S,
+  shape: (body: z.output<S>) => TemplateShape,
+) {
+  return async (c: Context<AuthEnv>) => {
+    const body = await jsonBody(c, schema);
+    const image = await templateImage(c, template, body.image);
+    const { name, model, cords, extra } = shape(body);
+    const username = c.var.auth.user.username;
+    return deploy(c, {
+      name,
+      tagline: body.tagline,
+      readme: body.readme,
+      toolDescription: body.tool_description,
+      logoId: body.logo_id,
+      image: image.imageId,
+      public: body.public,
+      code: templateCode({
+        template,
+        username,
+        name,
+        model,
+        image: `${image.owner.username}/${image.name}:${image.tag}`,
+        nodeSelector: body.node_selector,
+        extra,
+      }),
+      filename: "chute.py",
+      refStr: "chute:chute",
+      standardTemplate: template,
+      nodeSelector: body.node_selector,
+      cords,
+    });
   };
 }
 
@@ -200,50 +213,36 @@ export const chutesRoutes = new Hono<AppEnv>()
       cords: body.cords,
     });
   })
-  .post("/chutes/vllm", ...deployGuards, async (c) => {
-    const body = await jsonBody(c, vllmChuteBody);
-    const image = await templateImage(c, "vllm", body.image);
-    const extra = { engine_args: body.engine_args };
-    const t = {
-      template: "vllm",
+  .post(
+    "/chutes/vllm",
+    ...deployGuards,
+    templateRoute("vllm", vllmChuteBody, (body) => ({
       name: body.model,
       model: body.model,
-      image,
-      body,
       cords: vllmCords(),
-      extra,
-    } as const;
-    return deploy(c, templateInput(c.var.auth.user.username, t));
-  })
-  .post("/chutes/tei", ...deployGuards, async (c) => {
-    const body = await jsonBody(c, teiChuteBody);
-    const image = await templateImage(c, "tei", body.image);
-    const extra = { endpoints: body.endpoints, ...(body.revision ? { revision: body.revision } : {}) };
-    const t = {
-      template: "tei",
+      extra: { engine_args: body.engine_args },
+    })),
+  )
+  .post(
+    "/chutes/tei",
+    ...deployGuards,
+    templateRoute("tei", teiChuteBody, (body) => ({
       name: body.model,
       model: body.model,
-      image,
-      body,
       cords: teiCords(body.endpoints),
-      extra,
-    } as const;
-    return deploy(c, templateInput(c.var.auth.user.username, t));
-  })
-  .post("/chutes/diffusion", ...deployGuards, async (c) => {
-    const body = await jsonBody(c, diffusionChuteBody);
-    const image = await templateImage(c, "diffusion", body.image);
-    const t = {
-      template: "diffusion",
+      extra: { endpoints: body.endpoints, ...(body.revision ? { revision: body.revision } : {}) },
+    })),
+  )
+  .post(
+    "/chutes/diffusion",
+    ...deployGuards,
+    templateRoute("diffusion", diffusionChuteBody, (body) => ({
       name: body.name,
       model: body.model,
-      image,
-      body,
       cords: diffusionCords(),
       extra: {},
-    } as const;
-    return deploy(c, templateInput(c.var.auth.user.username, t));
-  })
+    })),
+  )
   .post("/chutes/share", requireUser(WRITE), (c) => share(c, true))
   .post("/chutes/unshare", requireUser(WRITE), (c) => share(c, false))
   .on(

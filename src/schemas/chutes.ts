@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import { type NodeSelectorInput, resolveNodeSelector } from "../services/gpus.ts";
-import { logoIdField, pagination, textBool } from "./common.ts";
+import { logoIdField, pagination, textBool, utf8Text } from "./common.ts";
 import { cordList } from "./cords.ts";
 import { README_MAX_CHARS } from "./images.ts";
 
@@ -64,12 +64,7 @@ export const deployChuteBody = z.object({
   logo_id: logoIdField,
   image: z.string().min(1).max(256),
   public: z.boolean().default(false),
-  code: z
-    .string()
-    .min(1)
-    .refine((code) => new TextEncoder().encode(code).byteLength <= CHUTE_CODE_MAX_BYTES, {
-      message: `must be at most ${CHUTE_CODE_MAX_BYTES} bytes`,
-    }),
+  code: utf8Text(CHUTE_CODE_MAX_BYTES).pipe(z.string().min(1)),
   filename: z
     .string()
     .max(128)

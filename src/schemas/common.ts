@@ -28,3 +28,9 @@ export const logoIdField = z
 
 /** `{id or name}` path segments that may hold `/` and `:` (`chutes/vllm:0.7.2`, `org/model`). */
 export const objectRef = z.object({ ref: z.string().min(1).max(256) });
+
+/** A string of at most `maxBytes` bytes of UTF-8 (limits on what is stored, not on characters). */
+export const utf8Text = (maxBytes: number) =>
+  z.string().refine((text) => new TextEncoder().encode(text).byteLength <= maxBytes, {
+    message: `must be at most ${maxBytes} bytes`,
+  });

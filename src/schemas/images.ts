@@ -8,7 +8,7 @@
  * registry repository names, which must be.
  */
 import { z } from "zod";
-import { logoIdField, pagination, textBool } from "./common.ts";
+import { logoIdField, pagination, textBool, utf8Text } from "./common.ts";
 import { USERNAME } from "./users.ts";
 
 export const IMAGE_NAME = /^[a-z0-9][a-z0-9_.-]{2,64}$/;
@@ -32,12 +32,7 @@ export const uploadImageFields = z.object({
   name: imageName,
   tag: imageTag,
   readme: z.string().max(README_MAX_CHARS).default(""),
-  dockerfile: z
-    .string()
-    .min(1)
-    .refine((text) => new TextEncoder().encode(text).byteLength <= DOCKERFILE_MAX_BYTES, {
-      message: `must be at most ${DOCKERFILE_MAX_BYTES} bytes`,
-    }),
+  dockerfile: utf8Text(DOCKERFILE_MAX_BYTES).pipe(z.string().min(1)),
   image: z
     .string()
     .max(IMAGE_PICKLE_MAX_BYTES)

@@ -17,6 +17,7 @@
 import { and, count, desc, eq, ilike, inArray, isNull, or, type SQL, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { uniqueViolation } from "../db/errors.ts";
+import { containing } from "../db/patterns.ts";
 import { bounties, chuteShares, chutes, images, instanceAudit, instances, logos, users } from "../db/schema.ts";
 import type { AnyDatabase } from "../db/types.ts";
 import { FIXED_HOST_LABELS, SLUG_LABEL } from "../hosts/classify.ts";
@@ -368,8 +369,6 @@ export interface ListChutesQuery {
   limit: number;
 }
 
-const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
-
 /**
  * Chutes for a list: anonymous callers see public chutes; users see their own and those
  * shared with them, plus public ones with `includePublic`. Most invoked first.
@@ -384,10 +383,10 @@ export async function listChutes(
     : query.includePublic
       ? visibleTo(viewerId)
       : or(eq(chutes.userId, viewerId), sharedWith(viewerId));
-  const imagePattern = query.image ? `%${escapeLike(query.image)}%` : null;
+  const imagePattern = query.image ? containing(query.image) : null;
   const where = and(
     scope,
-    query.name ? ilike(chutes.name, `%${escapeLike(query.name)}%`) : undefined,
+    query.name ? ilike(chutes.name, containing(query.name)) : undefined,
     query.slug ? eq(chutes.slug, query.slug.toLowerCase()) : undefined,
     query.template === "other"
       ? isNull(chutes.standardTemplate)

@@ -16,6 +16,7 @@
 import { and, count, desc, eq, ilike, inArray, or, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { foreignKeyViolation } from "../db/errors.ts";
+import { containing } from "../db/patterns.ts";
 import { chutes, type IMAGE_STATUSES, images, logos, users } from "../db/schema.ts";
 import { isUuid, uuid5 } from "../lib/ids.ts";
 import { logoPath, ownsLogo } from "./logos.ts";
@@ -144,8 +145,6 @@ export async function imagesById(db: Database, imageIds: string[]): Promise<Map<
   return new Map(rows.map((row) => [row.imageId, toView(row)]));
 }
 
-const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
-
 export interface ListImagesQuery {
   includePublic: boolean;
   name?: string;
@@ -162,8 +161,8 @@ export async function listImages(
 ): Promise<{ total: number; items: ImageView[] }> {
   const where = and(
     query.includePublic ? visibleTo(viewer.userId) : eq(images.userId, viewer.userId),
-    query.name ? ilike(images.name, `%${escapeLike(query.name)}%`) : undefined,
-    query.tag ? ilike(images.tag, `%${escapeLike(query.tag)}%`) : undefined,
+    query.name ? ilike(images.name, containing(query.name)) : undefined,
+    query.tag ? ilike(images.tag, containing(query.tag)) : undefined,
   );
   const [totals, rows] = await Promise.all([
     db.select({ total: count() }).from(images).where(where),

@@ -125,3 +125,13 @@ export function partText(part: MultipartPart): string {
     throw malformed(`the field ${JSON.stringify(part.name)} is not UTF-8 text`);
   }
 }
+
+/** The parts of a request body declared `multipart/form-data` by `contentType`; 415 for anything else. */
+export function parseMultipartBody(
+  contentType: string | null | undefined,
+  body: Uint8Array,
+): Map<string, MultipartPart> {
+  const boundary = multipartBoundary(contentType);
+  if (!boundary) throw new ApiError("unsupported_media_type", "This route takes multipart/form-data.");
+  return parseMultipart(body, boundary);
+}

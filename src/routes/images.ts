@@ -12,7 +12,7 @@ import { Hono } from "hono";
 import type { AppEnv } from "../app.ts";
 import { ensureDeveloper, requireUser, scopeFromPath } from "../lib/auth.ts";
 import { ApiError } from "../lib/errors.ts";
-import { type MultipartPart, multipartBoundary, parseMultipart, partText } from "../lib/multipart.ts";
+import { type MultipartPart, parseMultipartBody, partText } from "../lib/multipart.ts";
 import { check, pathParams, queryParams, rawBody } from "../lib/validation.ts";
 import { objectRef } from "../schemas/common.ts";
 import { listImagesQuery, uploadImageFields } from "../schemas/images.ts";
@@ -49,13 +49,6 @@ export function imageResponse(image: ImageView) {
     logo_id: image.logoId,
     logo: image.logo,
   };
-}
-
-/** A multipart body's parts, or 415 when the request is not multipart. */
-export async function multipartParts(c: { req: { header(name: string): string | undefined } }, body: Uint8Array) {
-  const boundary = multipartBoundary(c.req.header("content-type"));
-  if (!boundary) throw new ApiError("unsupported_media_type", "This route takes multipart/form-data.");
-  return parseMultipart(body, boundary);
 }
 
 /** Zip archives start with a local file header, or are empty (end of central directory). */
@@ -98,7 +91,7 @@ export const imagesRoutes = new Hono<AppEnv>()
     requireUser({ scope: scopeFromPath, maxBodyBytes: (config) => config.IMAGE_CONTEXT_MAX_BYTES }),
     ensureDeveloper,
     async (c) => {
-      const parts = await multipartParts(c, await rawBody(c));
+      const parts = parseMultipartBody(c.req.header("content-type"), await rawBody(c));
       const context = fileField(parts, "build_context");
       const text: Record<string, string> = {};
       for (const [name, part] of parts) if (name !== "build_context") text[name] = partText(part);

@@ -11,9 +11,9 @@ import { Hono } from "hono";
 import type { AppEnv } from "../app.ts";
 import { requireUser } from "../lib/auth.ts";
 import { ApiError } from "../lib/errors.ts";
+import { parseMultipartBody } from "../lib/multipart.ts";
 import { rawBody } from "../lib/validation.ts";
 import { createLogo, findLogo, LOGO_MAX_BYTES, logoPath, sniffLogo } from "../services/logos.ts";
-import { multipartParts } from "./images.ts";
 
 /** A year: logos are immutable. */
 const LOGO_CACHE_CONTROL = "public, max-age=31536000, immutable";
@@ -24,7 +24,7 @@ const LOGO_FILE = /^([0-9a-fA-F-]{36})\.(png|jpg|jpeg|webp)$/;
 
 export const logosRoutes = new Hono<AppEnv>()
   .on("POST", ["/logos", "/logos/"], requireUser({ maxBodyBytes: LOGO_BODY_MAX_BYTES }), async (c) => {
-    const parts = await multipartParts(c, await rawBody(c));
+    const parts = parseMultipartBody(c.req.header("content-type"), await rawBody(c));
     const logo = parts.get("logo");
     if (!logo) {
       throw new ApiError("validation_failed", "Invalid request: body.logo: an image file is required", {

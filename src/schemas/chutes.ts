@@ -95,6 +95,8 @@ const templateFields = {
 };
 
 const hfRepo = z.string().max(256).regex(HF_REPO, { message: "must be a Hugging Face repository, org/name" });
+/** A model that names its chute (vLLM, TEI): a repository that is also a valid chute name. */
+const modelChuteName = hfRepo.pipe(chuteName);
 
 export const vllmEngineArgs = z.strictObject({
   tokenizer: hfRepo.optional(),
@@ -105,7 +107,7 @@ export const vllmEngineArgs = z.strictObject({
 });
 
 export const vllmChuteBody = z.object({
-  model: hfRepo,
+  model: modelChuteName,
   ...templateFields,
   node_selector: nodeSelectorSchema().prefault({ gpu_count: 1, min_vram_gb_per_gpu: 80 }),
   engine_args: vllmEngineArgs.prefault({}),
@@ -116,7 +118,7 @@ export const TEI_ENDPOINTS = ["embed", "predict", "rerank"] as const;
 const TEI_DEFAULT_EXCLUDE = ["h200", "h100", "h100_sxm"];
 
 export const teiChuteBody = z.object({
-  model: hfRepo,
+  model: modelChuteName,
   endpoints: z
     .array(z.enum(TEI_ENDPOINTS))
     .min(1)

@@ -449,7 +449,9 @@ describe("standard templates", () => {
     });
     const noImage = await post(user, "/chutes/diffusion", { model: "a/b", name: "sd-two" });
     expect((await expectError(noImage, 400, "bad_request")).detail).toMatch(/No built public chutes\/diffusion image/);
-    await expectError(await post(user, "/chutes/vllm", { model: "not a repo" }), 422, "validation_failed");
+    for (const model of ["not a repo", "org/..", "org/x//y"]) {
+      await expectError(await post(user, "/chutes/vllm", { model }), 422, "validation_failed");
+    }
     await expectError(
       await post(user, "/chutes/vllm", { model: "a/b", engine_args: { gpu_memory_utilization: 2 } }),
       422,

@@ -114,7 +114,7 @@ async function deploy(c: Context<AuthEnv>, input: DeployInput) {
       ? { reason: "chute_created", data: { chute_id: chute.chuteId, version: chute.version } }
       : {
           reason: "chute_updated",
-          data: { chute_id: chute.chuteId, version: chute.version, old_version: result.oldVersion ?? "" },
+          data: { chute_id: chute.chuteId, version: chute.version, old_version: result.oldVersion },
         },
   );
   return c.json(await single(c.var.deps.db, chute));

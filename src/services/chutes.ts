@@ -163,7 +163,8 @@ export interface DeployInput {
 }
 
 export type DeployResult =
-  | { ok: true; chute: ChuteRow; created: boolean; oldVersion: string | null }
+  | { ok: true; chute: ChuteRow; created: true }
+  | { ok: true; chute: ChuteRow; created: false; oldVersion: string }
   | { ok: false; reason: "image_not_found" | "logo_not_found" | "name_taken"; detail: string }
   | { ok: false; reason: "image_not_built" | "image_private" | "unchanged"; detail: string };
 
@@ -259,13 +260,13 @@ export async function deployChute(db: Database, user: Viewer, input: DeployInput
           .where(eq(chutes.chuteId, existing.chuteId))
           .returning();
         if (!row) throw new Error(`chute ${existing.chuteId} vanished during its redeploy`);
-        return { ok: true, chute: row, created: false, oldVersion: existing.version };
+        return { ok: true, chute: row, created: false, oldVersion: existing.version } as const;
       }
       const chuteId = await chuteIdFor(user.username, input.name);
       const values = { ...fields, chuteId, userId: user.userId, name: input.name, slug: "" };
       const row = await insertWithFreeSlug(tx, values, slugBase(user.username, input.name));
       await tx.insert(bounties).values({ chuteId });
-      return { ok: true, chute: row, created: true, oldVersion: null };
+      return { ok: true, chute: row, created: true } as const;
     });
   } catch (error) {
     // A concurrent deploy of the same name got there first.

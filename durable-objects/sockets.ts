@@ -17,14 +17,19 @@ export function closeQuietly(ws: WebSocket, code = 1000, reason = ""): void {
   }
 }
 
-/** Sends a JSON frame, dropping it if the socket has gone away meanwhile. */
-export function sendJson(ws: WebSocket, frame: unknown): boolean {
+/** Sends a text frame, dropping it if the socket has gone away meanwhile. */
+export function sendText(ws: WebSocket, text: string): boolean {
   try {
-    ws.send(JSON.stringify(frame));
+    ws.send(text);
     return true;
   } catch {
     return false;
   }
+}
+
+/** Sends a value as a JSON text frame, dropping it if the socket has gone away meanwhile. */
+export function sendJson(ws: WebSocket, frame: unknown): boolean {
+  return sendText(ws, JSON.stringify(frame));
 }
 
 /** Parses a text frame as a JSON object, or returns null. */

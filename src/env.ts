@@ -7,6 +7,7 @@
  * the log carries the same list.
  */
 import { z } from "zod";
+import type { MinerHub } from "../durable-objects/miner-hub.ts";
 import { isSs58Address } from "./lib/signatures.ts";
 
 /** A hostname such as `chutes.ai` or `localhost`. */
@@ -77,15 +78,38 @@ export const envSchema = z.object({
   SUBTENSOR_URL: z.url({ protocol: /^https?$/ }).optional(),
   /** Local only: base URL of infra/dev/dev-chain.ts. */
   CHAIN_FILE_URL: z.url({ protocol: /^https?$/ }).optional(),
-  /** The subnet whose metagraph is mirrored and weighted. */
+  /**
+   * The subnet whose metagraph is mirrored and weighted, and whose registered hotkeys
+   * (`metagraph_nodes.netuid`) count as miners.
+   */
   NETUID: z.coerce.number().int().min(0).max(65_535).default(64),
   /** Secret: 32-byte hex seed of the validator hotkey (sr25519) that signs weights. */
   VALIDATOR_HOTKEY_SEED: z
     .string()
     .regex(/^(0x)?[0-9a-fA-F]{64}$/, { message: "must be a 32-byte hex seed" })
     .optional(),
+  /**
+   * The chutes SDK version every image build pins (`RUN pip install --upgrade chutes==…`
+   * is appended to uploaded Dockerfiles) and records as the image's `chutes_version`,
+   * which later selects the miner protocol.
+   */
+  CHUTES_VERSION: z
+    .string()
+    .regex(/^\d+\.\d+\.\d+$/, { message: "must be a version such as 0.2.14" })
+    .default("0.2.14"),
+  /**
+   * Largest build context (`POST /images/`, the whole multipart body) in bytes. The body is
+   * held in memory once to hash it for the signature and parse it, and an isolate has
+   * 128 MB, so the ceiling is 64 MiB (Workers also refuse bodies over 100 MB).
+   */
+  IMAGE_CONTEXT_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(64 * 1024)
+    .max(64 * 1024 * 1024)
+    .default(32 * 1024 * 1024),
   BUCKET: binding<R2Bucket>("BUCKET", "put"),
-  MINER_HUB: binding<DurableObjectNamespace>("MINER_HUB", "idFromName"),
+  MINER_HUB: binding<DurableObjectNamespace<MinerHub>>("MINER_HUB", "idFromName"),
   CHUTE_ROUTER: binding<DurableObjectNamespace>("CHUTE_ROUTER", "idFromName"),
   EVENTS_HUB: binding<DurableObjectNamespace>("EVENTS_HUB", "idFromName"),
 });

@@ -36,3 +36,8 @@ export function redactedDatabaseError(error: unknown): Error {
   }
   return error instanceof Error ? error : new Error(String(error));
 }
+
+/** Whether `error` is a foreign-key violation (SQLSTATE 23503): a row another one still references. */
+export function foreignKeyViolation(error: unknown): boolean {
+  return driverError(error)?.code === "23503";
+}

@@ -29,6 +29,8 @@ import {
   timestamp,
   uniqueIndex,
 } from "drizzle-orm/pg-core";
+import type { Cord } from "../schemas/cords.ts";
+import type { NodeSelector } from "../services/gpus.ts";
 
 const createdAt = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
 const updatedAt = () => timestamp("updated_at", { withTimezone: true }).notNull().defaultNow();
@@ -201,8 +203,9 @@ export const chutes = pgTable(
     public: boolean("public").notNull().default(false),
     /** null, `vllm`, `diffusion` or `tei`. */
     standardTemplate: text("standard_template"),
-    cords: jsonb("cords").notNull(),
-    nodeSelector: jsonb("node_selector").notNull(),
+    cords: jsonb("cords").$type<Cord[]>().notNull(),
+    /** The selector with `supported_gpus` and `compute_multiplier` derived (upstream's stored shape). */
+    nodeSelector: jsonb("node_selector").$type<NodeSelector>().notNull(),
     code: text("code").notNull().default(""),
     filename: text("filename").notNull().default(""),
     refStr: text("ref_str").notNull().default("entrypoint:chute"),
@@ -219,6 +222,8 @@ export const chutes = pgTable(
     uniqueIndex("chutes_slug_key").on(t.slug),
     uniqueIndex("chutes_user_name_key").on(t.userId, t.name),
     index("chutes_image_idx").on(t.imageId),
+    /** `llm.` routing: the template chute serving a model name (`findTemplateChute`). */
+    index("chutes_template_name_idx").on(t.standardTemplate, t.name),
     check("chutes_discount_range", sql`${t.discount} >= 0 and ${t.discount} <= 1`),
   ],
 );

@@ -3,8 +3,11 @@
  */
 import { createHostApp } from "../app.ts";
 import { apiKeysRoutes } from "../routes/api-keys.ts";
+import { chutesRoutes } from "../routes/chutes.ts";
 import { developerDepositRoutes } from "../routes/developer-deposit.ts";
 import { gpuAgentAdmin, gpuAgentJobs } from "../routes/gpu-agents.ts";
+import { imagesRoutes } from "../routes/images.ts";
+import { logosRoutes } from "../routes/logos.ts";
 import { ping } from "../routes/ping.ts";
 import { usersRoutes } from "../routes/users.ts";
 
@@ -15,3 +18,6 @@ apiHost.route("/", apiKeysRoutes);
 apiHost.route("/", developerDepositRoutes);
 apiHost.route("/", gpuAgentJobs);
 apiHost.route("/", gpuAgentAdmin);
+apiHost.route("/", imagesRoutes);
+apiHost.route("/", chutesRoutes);
+apiHost.route("/", logosRoutes);

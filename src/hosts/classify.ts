@@ -27,8 +27,11 @@ const FIXED = new Map<string, HostKind>([
   ["registry", { kind: "registry" }],
 ]);
 
+/** Labels that name a part of the platform, which no chute slug may take. */
+export const FIXED_HOST_LABELS: readonly string[] = [...FIXED.keys()];
+
 /** A DNS label a chute slug can be: lower-case letters, digits and inner hyphens. */
-const SLUG_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+export const SLUG_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const IPV4 = /^\d{1,3}(?:\.\d{1,3}){3}$/;
 
 export interface ClassifyOptions {

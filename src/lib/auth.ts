@@ -21,13 +21,14 @@
  * to be an admin key or scoped for the route's `scope` (403). Routes without a `scope`
  * (accounts, keys, admin) accept only admin keys.
  *
- * Miner routes need a hotkey signature and no user row: they call
- * `verifyHotkeySignature(c, { purpose })` and check the hotkey themselves.
+ * Miner routes use `requireMiner({ purpose })`: a signature by a hotkey registered on the
+ * subnet, no user row, and never an API key.
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app.ts";
 import { API_KEY_OBJECT_TYPES } from "../db/schema.ts";
+import type { Config } from "../env.ts";
 import {
   type ApiKeyGrant,
   type ApiKeyObjectType,
@@ -35,6 +36,7 @@ import {
   resolveApiKey,
   type ScopeRequirement,
 } from "../services/api-keys.ts";
+import { isRegisteredMiner } from "../services/metagraph.ts";
 import { type AuthUser, authUserByHotkey, developerDepositStatus } from "../services/users.ts";
 import { sha256Hex } from "./crypto.ts";
 import { ApiError } from "./errors.ts";
@@ -51,6 +53,7 @@ import { rawBody } from "./validation.ts";
 export type Auth = { via: "hotkey"; user: AuthUser } | { via: "api_key"; user: AuthUser; apiKey: ApiKeyGrant };
 
 export type AuthEnv = AppEnv & { Variables: { auth: Auth } };
+export type MinerEnv = AppEnv & { Variables: { miner: { hotkey: string } } };
 export type OptionalAuthEnv = AppEnv & { Variables: { auth: Auth | null } };
 
 /** A fixed requirement, or one computed from the request (e.g. `scopeFromPath`). */
@@ -67,6 +70,11 @@ export interface AuthOptions {
   permission?: Permission;
   /** What a scoped API key must allow; omitted, only admin keys are accepted. */
   scope?: ScopeRule;
+  /**
+   * The body limit of a route that takes more than `DEFAULT_MAX_BODY_BYTES` (uploads). The
+   * body is read up front with it, so the signature check and the handler see the same bytes.
+   */
+  maxBodyBytes?: number | ((config: Config) => number);
 }
 
 const unauthorized = (detail: string) => new ApiError("unauthorized", detail);
@@ -103,6 +111,10 @@ function presentedApiKey(headers: Headers): string | undefined {
 }
 
 async function authenticate<E extends AppEnv>(c: Context<E>, options: AuthOptions): Promise<Auth | null> {
+  const { maxBodyBytes } = options;
+  if (maxBodyBytes !== undefined) {
+    await rawBody(c, typeof maxBodyBytes === "number" ? maxBodyBytes : maxBodyBytes(c.var.config));
+  }
   const headers = c.req.raw.headers;
   const signed = hotkeyHeaders(headers);
   if (signed.hotkey && signed.signature) {
@@ -180,6 +192,32 @@ export function optionalUser(options: AuthOptions = {}): MiddlewareHandler<Optio
  */
 export function requireAdmin(options: Pick<AuthOptions, "purpose"> = {}): MiddlewareHandler<AuthEnv> {
   return requireUser({ ...options, permission: "admin" });
+}
+
+/**
+ * Miners only (upstream's `registered_to=netuid`, minus its holes): the request must be
+ * signed by a hotkey registered on `NETUID` in the metagraph mirror. There is no other
+ * way in: no API key, no unsigned `X-Chutes-Hotkey`. Sets `c.var.miner`.
+ */
+export function requireMiner(options: Pick<AuthOptions, "purpose"> = {}): MiddlewareHandler<MinerEnv> {
+  return createMiddleware<MinerEnv>(async (c, next) => {
+    const headers = c.req.raw.headers;
+    const signed = hotkeyHeaders(headers);
+    if (!signed.hotkey || !signed.signature) {
+      throw unauthorized(
+        "Miner requests must be signed by a registered hotkey (X-Chutes-Hotkey, X-Chutes-Nonce, X-Chutes-Signature); API keys are not accepted.",
+      );
+    }
+    const { deps, config } = c.var;
+    const verified = verifyHotkeyHeaders(headers, await signedPayload(c, options), deps.now());
+    const [registered] = await Promise.all([
+      isRegisteredMiner(deps.db, verified.signer, config.NETUID),
+      recordSignature(verified, deps),
+    ]);
+    if (!registered) throw unauthorized(`Hotkey ${verified.signer} is not registered on netuid ${config.NETUID}.`);
+    c.set("miner", { hotkey: verified.signer });
+    await next();
+  });
 }
 
 /**

@@ -18,6 +18,7 @@
 import { and, count, desc, eq, ilike, inArray, or, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { uniqueViolation } from "../db/errors.ts";
+import { containing } from "../db/patterns.ts";
 import { type API_KEY_ACTIONS, type API_KEY_OBJECT_TYPES, apiKeyScopes, apiKeys, users } from "../db/schema.ts";
 import { randomAlphanumeric, sha256Hex, timingSafeEqual } from "../lib/crypto.ts";
 import { compactUuid, expandUuid, isUuid } from "../lib/ids.ts";
@@ -180,8 +181,7 @@ export async function listApiKeys(
   userId: string,
   query: { name?: string; page: number; limit: number },
 ): Promise<{ total: number; items: ApiKeyView[] }> {
-  const fragment = query.name?.replace(/[\\%_]/g, (c) => `\\${c}`);
-  const where = and(eq(apiKeys.userId, userId), fragment ? ilike(apiKeys.name, `%${fragment}%`) : undefined);
+  const where = and(eq(apiKeys.userId, userId), query.name ? ilike(apiKeys.name, containing(query.name)) : undefined);
   const [totals, keys] = await Promise.all([
     db.select({ total: count() }).from(apiKeys).where(where),
     db

@@ -14,6 +14,7 @@ import { raoToTao } from "../chain/convert.ts";
 import type { Chain, Neuron } from "../chain/types.ts";
 import type { Database } from "../db/client.ts";
 import { instanceAudit, instances, metagraphNodes } from "../db/schema.ts";
+import type { AnyDatabase } from "../db/types.ts";
 
 export type MetagraphRow = typeof metagraphNodes.$inferSelect;
 
@@ -156,8 +157,15 @@ export async function getMinerByHotkey(db: Database, hotkey: string): Promise<Me
   return row ?? null;
 }
 
-/** Whether `hotkey` is registered on `netuid` (what miner authentication requires). */
-export async function isRegisteredHotkey(db: Database, hotkey: string, netuid: number): Promise<boolean> {
-  const row = await getMinerByHotkey(db, hotkey);
-  return row?.netuid === netuid;
+/**
+ * Whether `hotkey` is registered on `netuid`: what makes a hotkey a miner. Every miner
+ * route and the miner socket check this after verifying the hotkey's signature.
+ */
+export async function isRegisteredMiner(db: AnyDatabase, hotkey: string, netuid: number): Promise<boolean> {
+  const rows = await db
+    .select({ hotkey: metagraphNodes.hotkey })
+    .from(metagraphNodes)
+    .where(and(eq(metagraphNodes.hotkey, hotkey), eq(metagraphNodes.netuid, netuid)))
+    .limit(1);
+  return rows.length > 0;
 }

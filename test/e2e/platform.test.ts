@@ -6,6 +6,9 @@
 import pg from "pg";
 import { describe, expect, inject, it } from "vitest";
 import WebSocket from "ws";
+import { withDatabase } from "../../infra/dev/database.ts";
+import { metagraphNodes } from "../../src/db/schema.ts";
+import { cliHeaders, randomHotkey } from "../support/chutes-cli.ts";
 import { hostRequest } from "../support/http.ts";
 
 const base = inject("platformUrl");
@@ -39,8 +42,25 @@ describe("npm start", () => {
     expect(res.headers["x-request-id"]).toBe(body.request_id);
   });
 
-  it("upgrades a miner socket into the hub and answers pings", async () => {
+  it("refuses an unauthenticated miner socket with 401 JSON before upgrading", async () => {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { headers: { host: `socket.localhost:${port}` } });
+    const refused = await new Promise<{ status: number; type: string | undefined }>((resolve, reject) => {
+      ws.on("unexpected-response", (_req, res) =>
+        resolve({ status: res.statusCode ?? 0, type: res.headers["content-type"] }),
+      );
+      ws.on("open", () => reject(new Error("an unsigned miner socket was accepted")));
+      ws.on("error", () => {});
+    });
+    expect(refused).toEqual({ status: 401, type: "application/json" });
+  });
+
+  it("upgrades a registered miner's signed socket into the hub and answers pings", async () => {
+    const key = randomHotkey();
+    await withDatabase(inject("platformDatabaseUrl"), (db) =>
+      db.insert(metagraphNodes).values({ hotkey: key.ss58, netuid: 64, nodeId: 1, coldkey: key.ss58, checksum: "e2e" }),
+    );
+    const headers = await cliHeaders(key, { purpose: "sockets" });
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { headers: { ...headers, host: `socket.localhost:${port}` } });
     const frames: Record<string, unknown>[] = [];
     const got = (n: number) =>
       new Promise<void>((resolve, reject) => {
@@ -58,7 +78,7 @@ describe("npm start", () => {
         check();
       });
     await got(1);
-    expect(frames[0]).toMatchObject({ type: "hello" });
+    expect(frames[0]).toMatchObject({ type: "hello", data: { hotkey: key.ss58 } });
     ws.send(JSON.stringify({ type: "ping", seq: 1 }));
     await got(2);
     expect(frames[1]).toEqual({ type: "pong", seq: 1 });

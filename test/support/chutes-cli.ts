@@ -39,11 +39,27 @@ export async function sha256Hex(data: string | Uint8Array): Promise<string> {
 
 export const nowSeconds = () => Math.floor(Date.now() / 1000);
 
+/**
+ * Python's `uuid.uuid5(NAMESPACE_OID, name)`, which the SDK computes on its own side for
+ * image ids (`{username}/{name}:{tag}`) and chute ids (`{username}::chute::{name}`).
+ */
+export async function sdkUuid5(name: string): Promise<string> {
+  const namespace = "6ba7b8129dad11d180b400c04fd430c8".match(/../g) ?? [];
+  const input = [...namespace.map((pair) => Number.parseInt(pair, 16)), ...new TextEncoder().encode(name)];
+  const digits = toHex(new Uint8Array(await crypto.subtle.digest("SHA-1", new Uint8Array(input)))).split("");
+  digits[12] = "5";
+  digits[16] = ((Number.parseInt(digits[16] ?? "0", 16) & 0x3) | 0x8).toString(16);
+  const hex = digits.slice(0, 32).join("");
+  return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join("-");
+}
+
 export interface SignOptions {
   /** Signed when there is no body (GET/DELETE). */
   purpose?: string;
   /** The exact bytes to send; its SHA-256 is signed. */
-  body?: string;
+  body?: string | Uint8Array;
+  /** The body's type (default JSON, what the CLI sends for dict payloads). */
+  contentType?: string;
   nonce?: number;
   /** X-Chutes-UserID, which the CLI sends from its config once registered. */
   userId?: string;
@@ -60,8 +76,45 @@ export async function cliHeaders(key: TestHotkey, options: SignOptions): Promise
     "X-Chutes-Signature": signText(key, `${key.ss58}:${nonce}:${payload}`),
   };
   if (options.userId) headers["X-Chutes-UserID"] = options.userId;
-  if (options.body) headers["Content-Type"] = "application/json";
+  if (options.body) headers["Content-Type"] = options.contentType ?? "application/json";
   return headers;
+}
+
+export interface MultipartField {
+  name: string;
+  value: string | Uint8Array;
+  /** Makes the part a file upload. */
+  filename?: string;
+  /** Default: `text/plain; charset=utf-8` for text, `application/octet-stream` for files. */
+  contentType?: string;
+}
+
+/**
+ * A `multipart/form-data` body laid out as aiohttp's FormData writes it (what `chutes
+ * build` and the logo upload send): a 32-hex-digit boundary, `Content-Type` then
+ * `Content-Disposition` on each part, CRLF line breaks. The signature covers all of it.
+ */
+export function multipartBody(fields: MultipartField[]): { body: Uint8Array; contentType: string } {
+  const boundary = toHex(crypto.getRandomValues(new Uint8Array(16)));
+  const encoder = new TextEncoder();
+  const chunks: Uint8Array[] = [];
+  for (const field of fields) {
+    const type = field.contentType ?? (field.filename ? "application/octet-stream" : "text/plain; charset=utf-8");
+    const disposition = `form-data; name="${field.name}"${field.filename ? `; filename="${field.filename}"` : ""}`;
+    chunks.push(
+      encoder.encode(`--${boundary}\r\nContent-Type: ${type}\r\nContent-Disposition: ${disposition}\r\n\r\n`),
+    );
+    chunks.push(typeof field.value === "string" ? encoder.encode(field.value) : field.value);
+    chunks.push(encoder.encode("\r\n"));
+  }
+  chunks.push(encoder.encode(`--${boundary}--\r\n`));
+  const body = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return { body, contentType: `multipart/form-data; boundary=${boundary}` };
 }
 
 /**

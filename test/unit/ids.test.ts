@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { compactUuid, expandUuid, isUuid, NAMESPACE_OID, uuid5 } from "../../src/lib/ids.ts";
+import { sdkUuid5 } from "../support/chutes-cli.ts";
 
 describe("uuid5", () => {
   it("derives the SDK's image and chute ids (upstream-sdk.md test vectors)", async () => {
@@ -17,6 +18,12 @@ describe("uuid5", () => {
   it("hashes names as UTF-8 and marks version 5, RFC variant", async () => {
     // Python: uuid.uuid5(uuid.NAMESPACE_OID, "ünïcode/名前:1")
     expect(await uuid5("ünïcode/名前:1")).toBe("7c960a86-aa05-51ff-9a3b-cbe8adddc298");
+  });
+
+  it("agrees with the scripted CLI's own derivation (test/support)", async () => {
+    for (const name of ["tester/myimg:0.1", "tester::chute::example", "ünïcode/名前:1", "alice::chute::org/Model-7B"]) {
+      expect(await sdkUuid5(name)).toBe(await uuid5(name));
+    }
   });
 
   it("refuses a namespace that is not a UUID", async () => {

@@ -7,7 +7,7 @@ import { env, exports } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
 import { expect } from "vitest";
 import { openDatabase } from "../../src/db/client.ts";
-import { users } from "../../src/db/schema.ts";
+import { metagraphNodes, users } from "../../src/db/schema.ts";
 import { configFor } from "../../src/env.ts";
 import { type Permission, permissionBits } from "../../src/lib/permissions.ts";
 import { cliHeaders, pythonJsonDumps, randomHotkey, type SignOptions, type TestHotkey } from "../support/chutes-cli.ts";
@@ -30,8 +30,14 @@ export interface SignedRequest {
   method: string;
   path: string;
   /** Sent as is and signed (unless `purpose` is given). */
-  body?: string;
+  body?: string | Uint8Array;
+  /** The body's Content-Type (default JSON). */
+  contentType?: string;
   purpose?: string;
+  /** The host it is for (default the API host). */
+  host?: string;
+  /** Extra headers (e.g. `Upgrade: websocket`). */
+  headers?: Record<string, string>;
 }
 
 export type SignedRequestOptions = Omit<SignOptions, "purpose" | "body"> & { headers?: Record<string, string> };
@@ -46,11 +52,18 @@ export async function signedRequest(
     ...options,
     purpose: request.purpose,
     body: request.purpose === undefined ? request.body : undefined,
+    contentType: request.contentType,
   });
-  return new Request(`http://${API_HOST}${request.path}`, {
+  // A Headers object, so that names differing only in case replace each other instead of
+  // being joined (a doubled multipart Content-Type would garble its boundary).
+  const merged = new Headers({ "content-type": request.contentType ?? "application/json" });
+  for (const extra of [request.headers, headers, options.headers]) {
+    for (const [name, value] of Object.entries(extra ?? {})) merged.set(name, value);
+  }
+  return new Request(`http://${request.host ?? API_HOST}${request.path}`, {
     method: request.method,
     body: request.body,
-    headers: { "content-type": "application/json", ...headers, ...options.headers },
+    headers: merged,
   });
 }
 
@@ -103,11 +116,21 @@ export async function createKey(user: TestUser, body: Record<string, unknown> = 
 }
 
 /** A request authenticated by an API key in `Authorization: Basic`. */
-export function sendWithKey(secret: string, method: string, path: string, body?: string): Promise<Response> {
-  return callHost(API_HOST, path, {
+export function sendWithKey(
+  secret: string,
+  method: string,
+  path: string,
+  body?: string | Uint8Array,
+  options: Pick<SignedRequest, "host" | "headers" | "contentType"> = {},
+): Promise<Response> {
+  return callHost(options.host ?? API_HOST, path, {
     method,
     body,
-    headers: { authorization: `Basic ${secret}`, "content-type": "application/json" },
+    headers: {
+      "content-type": options.contentType ?? "application/json",
+      ...options.headers,
+      authorization: `Basic ${secret}`,
+    },
   });
 }
 
@@ -122,4 +145,25 @@ export async function setPermissions(user: TestUser, names: Permission[]): Promi
   } finally {
     await close();
   }
+}
+
+/**
+ * Registers `key` as a miner: a `metagraph_nodes` row on the configured netuid, as the
+ * metagraph sync writes it.
+ */
+export async function registerMiner(key: TestHotkey = randomHotkey(), netuid?: number): Promise<TestHotkey> {
+  const config = configFor(env);
+  const { db, close } = openDatabase(config);
+  try {
+    await db.insert(metagraphNodes).values({
+      hotkey: key.ss58,
+      netuid: netuid ?? config.NETUID,
+      nodeId: crypto.getRandomValues(new Uint16Array(1))[0] ?? 0,
+      coldkey: randomHotkey().ss58,
+      checksum: "test",
+    });
+  } finally {
+    await close();
+  }
+  return key;
 }

@@ -1,11 +1,9 @@
-import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ChuteRouter } from "../../durable-objects/chute-router.ts";
 import type { EventsHub } from "../../durable-objects/events-hub.ts";
-import type { MinerHub } from "../../durable-objects/miner-hub.ts";
 import { configFor } from "../../src/env.ts";
-import { EVENTS_HUB_NAME, MINER_HUB_NAME } from "../../src/hosts/sockets.ts";
+import { EVENTS_HUB_NAME } from "../../src/hosts/sockets.ts";
 import { callHost, nextFrames } from "./helpers.ts";
 
 const config = configFor(env);
@@ -18,38 +16,6 @@ async function openSocket(host: string): Promise<WebSocket> {
   ws.accept();
   return ws;
 }
-
-describe("miner hub", () => {
-  it("upgrades a socket. connection into the hub and answers it", async () => {
-    const ws = await openSocket("socket.localhost");
-    const [hello] = await nextFrames(ws, 1);
-    expect(hello).toMatchObject({ type: "hello", seq: 0 });
-
-    const pong = nextFrames(ws, 1);
-    ws.send(JSON.stringify({ type: "ping", seq: 7 }));
-    expect((await pong)[0]).toEqual({ type: "pong", seq: 7 });
-
-    const error = nextFrames(ws, 1);
-    ws.send("not json");
-    expect((await error)[0]).toMatchObject({ type: "error" });
-
-    const hub = config.MINER_HUB.get(config.MINER_HUB.idFromName(MINER_HUB_NAME)) as DurableObjectStub<MinerHub>;
-    expect(await hub.connectionCount()).toBeGreaterThanOrEqual(1);
-    await runInDurableObject(hub, (_instance, state) => {
-      expect(state.getWebSockets("miner").length).toBeGreaterThanOrEqual(1);
-    });
-    ws.close(1000, "done");
-  });
-
-  it("answers the literal ping frame without waking the object (auto-response)", async () => {
-    const ws = await openSocket("ws.localhost");
-    await nextFrames(ws, 1);
-    const pong = nextFrames(ws, 1);
-    ws.send(JSON.stringify({ type: "ping" }));
-    expect((await pong)[0]).toEqual({ type: "pong" });
-    ws.close(1000);
-  });
-});
 
 describe("events hub", () => {
   it("delivers a published event to a subscriber", async () => {

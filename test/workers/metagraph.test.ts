@@ -22,7 +22,7 @@ import { configFor } from "../../src/env.ts";
 import {
   DEREGISTERED_REASON,
   getMinerByHotkey,
-  isRegisteredHotkey,
+  isRegisteredMiner,
   syncMetagraph,
 } from "../../src/services/metagraph.ts";
 import { deregisterDevNeuron, randomHotkey, registerDevNeuron } from "./chain-helpers.ts";
@@ -82,7 +82,14 @@ async function chuteFor(tag: string) {
     slug: `s-${id}`,
     imageId: id,
     cords: [],
-    nodeSelector: {},
+    nodeSelector: {
+      gpu_count: 1,
+      min_vram_gb_per_gpu: 16,
+      include: null,
+      exclude: null,
+      supported_gpus: ["h100"],
+      compute_multiplier: 0.52,
+    },
     version: "v1",
   });
   return id;
@@ -145,9 +152,9 @@ describe("metagraph sync", () => {
     });
     expect(row?.checksum).toMatch(/^[0-9a-f]{64}$/);
     expect(await getMinerByHotkey(db, hotkeys[0] ?? "")).toMatchObject({ ip: null, port: null, stake: 0 });
-    expect(await isRegisteredHotkey(db, hotkeys[2] ?? "", netuid)).toBe(true);
-    expect(await isRegisteredHotkey(db, hotkeys[2] ?? "", netuid + 1)).toBe(false);
-    expect(await isRegisteredHotkey(db, randomHotkey(), netuid)).toBe(false);
+    expect(await isRegisteredMiner(db, hotkeys[2] ?? "", netuid)).toBe(true);
+    expect(await isRegisteredMiner(db, hotkeys[2] ?? "", netuid + 1)).toBe(false);
+    expect(await isRegisteredMiner(db, randomHotkey(), netuid)).toBe(false);
   });
 
   it("leaves unchanged rows untouched and rewrites only the rows that changed", async () => {

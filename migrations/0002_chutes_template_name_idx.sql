@@ -1,0 +1,1 @@
+CREATE INDEX "chutes_template_name_idx" ON "chutes" USING btree ("standard_template","name");

@@ -12,13 +12,17 @@ import { authenticateService, type ServiceRequest } from "./service-auth.ts";
 
 /** The agent behind a signed request, or 401/403. */
 export function authenticateAgent(deps: Deps, request: ServiceRequest): Promise<GpuAgent> {
-  return authenticateService(deps, {
-    scheme: AGENT_SCHEME,
-    noun: "GPU agent",
-    noncePrefix: "gpu_agent",
-    find: async (id) => (await deps.db.select().from(gpuAgents).where(eq(gpuAgents.agentId, id)))[0] ?? null,
-    touch: async (id) => {
-      await deps.db.update(gpuAgents).set({ lastSeenAt: deps.now() }).where(eq(gpuAgents.agentId, id));
+  return authenticateService(
+    deps,
+    {
+      scheme: AGENT_SCHEME,
+      noun: "GPU agent",
+      noncePrefix: "gpu_agent",
+      find: async (id) => (await deps.db.select().from(gpuAgents).where(eq(gpuAgents.agentId, id)))[0] ?? null,
+      touch: async (id) => {
+        await deps.db.update(gpuAgents).set({ lastSeenAt: deps.now() }).where(eq(gpuAgents.agentId, id));
+      },
     },
-  }, request);
+    request,
+  );
 }

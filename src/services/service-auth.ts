@@ -7,8 +7,9 @@
  * a minute): a nonce seen inside the window is refused, and a request outside the window
  * is refused by its timestamp, so the cache never needs to remember longer.
  */
-import type { Redis } from "../lib/redis.ts";
+
 import { ApiError } from "../lib/errors.ts";
+import type { Redis } from "../lib/redis.ts";
 import {
   SERVICE_CLOCK_SKEW_S,
   SERVICE_NONCE,

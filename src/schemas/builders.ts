@@ -1,9 +1,21 @@
 /**
  * @module zod schemas of the builder endpoints: registration (admin), claims, log batches
- * and results.
+ * and results; and the builders' scheme of the service credential (the builder signs with it).
  */
 import { z } from "zod";
+import type { ServiceScheme } from "../lib/service-signatures.ts";
 import { registerAgentSchema } from "./gpu-agents.ts";
+
+/** Builders sign with label `chutes-edge-builder-v1` and `X-Builder-*` headers. */
+export const BUILDER_SCHEME: ServiceScheme = {
+  label: "chutes-edge-builder-v1",
+  headers: {
+    id: "x-builder-id",
+    timestamp: "x-builder-timestamp",
+    nonce: "x-builder-nonce",
+    signature: "x-builder-signature",
+  },
+};
 
 /** A builder registers like a GPU agent: a name and an Ed25519 public key. */
 export const registerBuilderSchema = registerAgentSchema;

@@ -9,21 +9,10 @@ import { and, eq, gt } from "drizzle-orm";
 import { builders } from "../db/schema.ts";
 import type { AnyDatabase } from "../db/types.ts";
 import { ApiError } from "../lib/errors.ts";
-import type { Redis } from "../lib/redis.ts";
-import type { ServiceScheme } from "../lib/service-signatures.ts";
-import { authenticateService, type ServiceRequest } from "./service-auth.ts";
+import { BUILDER_SCHEME } from "../schemas/builders.ts";
+import { authenticateService, type NonceStore, type ServiceRequest } from "./service-auth.ts";
 
 export type Builder = typeof builders.$inferSelect;
-
-export const BUILDER_SCHEME: ServiceScheme = {
-  label: "chutes-edge-builder-v1",
-  headers: {
-    id: "x-builder-id",
-    timestamp: "x-builder-timestamp",
-    nonce: "x-builder-nonce",
-    signature: "x-builder-signature",
-  },
-};
 
 export interface BuilderRegistration {
   name: string;
@@ -65,7 +54,7 @@ export async function builderOnline(db: AnyDatabase, since: Date): Promise<boole
 
 /** The builder behind a signed request, or 401/403. */
 export function authenticateBuilder(
-  deps: { db: AnyDatabase; redis: Redis; now(): Date },
+  deps: { db: AnyDatabase; redis: NonceStore; now(): Date },
   request: ServiceRequest,
 ): Promise<Builder> {
   return authenticateService(

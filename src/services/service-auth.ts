@@ -9,7 +9,6 @@
  */
 
 import { ApiError } from "../lib/errors.ts";
-import type { Redis } from "../lib/redis.ts";
 import {
   SERVICE_CLOCK_SKEW_S,
   SERVICE_NONCE,
@@ -18,6 +17,11 @@ import {
 } from "../lib/service-signatures.ts";
 
 export const NONCE_TTL_S = 2 * SERVICE_CLOCK_SKEW_S + 60;
+
+/** The one Redis command the replay cache needs (kept narrow so Node-side callers type-check without Worker types). */
+export interface NonceStore {
+  set(key: string, value: string, options: { nx: true; ex: number }): Promise<unknown>;
+}
 
 export interface ServiceRequest {
   method: string;
@@ -45,7 +49,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  * passes, and then only the nonce (so a replay of this very request fails) and `touch`.
  */
 export async function authenticateService<T>(
-  deps: { redis: Redis; now(): Date },
+  deps: { redis: NonceStore; now(): Date },
   kind: ServiceKind<T>,
   request: ServiceRequest,
 ): Promise<T & { publicKey: string; disabled: boolean }> {

@@ -51,7 +51,7 @@ export async function startDevBuilder(options: {
       BUILDER_STORAGE_ROOT: options.storageDir,
       BUILDER_RUN_ROOT: path.join(dir, "run"),
       BUILDER_WORK_DIR: path.join(dir, "work"),
-      BUILDER_CLAIM_WAIT_MS: "5000",
+      BUILDER_CLAIM_WAIT_MS: "20000",
       LOG_LEVEL: process.env.BUILDER_LOG_LEVEL ?? "warn",
     },
   });

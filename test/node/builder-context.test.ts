@@ -54,7 +54,10 @@ describe("build context extraction", () => {
   it("refuses symbolic links, duplicates, too many entries and too many bytes", () => {
     const link = makeZip([{ name: "link", data: "/etc/passwd", mode: 0o120777 }]);
     expect(() => extractContext(link, fresh(), limits)).toThrow(/symbolic link/);
-    const twice = makeZip([{ name: "a", data: "1" }, { name: "a", data: "2" }]);
+    const twice = makeZip([
+      { name: "a", data: "1" },
+      { name: "a", data: "2" },
+    ]);
     expect(() => extractContext(twice, fresh(), limits)).toThrow(/twice/);
     const many = makeZip(Array.from({ length: 101 }, (_, i) => ({ name: `f${i}`, data: "x" })));
     expect(() => extractContext(many, fresh(), limits)).toThrow(/101 entries/);

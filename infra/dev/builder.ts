@@ -13,6 +13,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateKeyFile } from "../../gpu-agent/src/keys.ts";
 import { registerBuilder } from "../../src/services/builders.ts";
+import { stopChild } from "./children.ts";
 import { withDatabase } from "./database.ts";
 
 const BUILDER_MAIN = fileURLToPath(new URL("../builder/main.ts", import.meta.url));
@@ -58,12 +59,7 @@ export async function startDevBuilder(options: {
   return {
     builderId: builder.builderId,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((resolve) => child.once("exit", resolve));
-        child.kill("SIGTERM");
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-        child.kill("SIGKILL");
-      }
+      await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
     },
   };

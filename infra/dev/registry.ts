@@ -8,6 +8,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { stopChild } from "./children.ts";
 import { freePort } from "./net.ts";
 
 export interface LocalRegistry {
@@ -53,14 +54,7 @@ export async function startLocalRegistry(options: { dataDir: string; port?: numb
   const errors: string[] = [];
   child.stderr?.on("data", (chunk: Buffer) => errors.push(chunk.toString()));
   const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-      child.kill("SIGKILL");
-    }
-  };
+  const stop = () => stopChild(child);
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline && child.exitCode === null) {
     try {

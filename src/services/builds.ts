@@ -16,7 +16,7 @@
  * - Only the holder's successful result marks an image `built`: nothing half-built is.
  * Every time comparison uses `deps.now()`, so one clock rules and tests can move it.
  */
-import { and, eq, inArray, lt, lte, sql } from "drizzle-orm";
+import { and, eq, inArray, lt, lte, type SQL, sql } from "drizzle-orm";
 import { builders, imageBuilds, images, users } from "../db/schema.ts";
 import type { AnyDatabase } from "../db/types.ts";
 import { bytesEqual, toHex, utf8 } from "../lib/bytes.ts";
@@ -220,14 +220,10 @@ export async function claimBuild(
   });
 }
 
-/** The running build this builder holds, with its target; 409 when it holds no such build. */
-export async function heldBuild(
-  deps: BuildDeps,
-  builderId: string,
-  imageId: string,
-): Promise<BuildTarget & { attempt: number }> {
-  const [row] = await deps.db
-    .select({ ...targetColumns, attempt: imageBuilds.attempts })
+/** The build of `imageId` while it runs under a live lease (and `also`), with its target. */
+function runningBuild(deps: BuildDeps, imageId: string, also?: SQL) {
+  return deps.db
+    .select({ ...targetColumns, attempt: imageBuilds.attempts, pushTokenHash: imageBuilds.pushTokenHash })
     .from(imageBuilds)
     .innerJoin(images, eq(images.imageId, imageBuilds.imageId))
     .innerJoin(users, eq(users.userId, images.userId))
@@ -235,12 +231,22 @@ export async function heldBuild(
       and(
         eq(imageBuilds.imageId, imageId),
         eq(imageBuilds.status, "running"),
-        eq(imageBuilds.builderId, builderId),
         sql`${imageBuilds.leaseExpiresAt} >= ${at(deps.now())}`,
+        also,
       ),
     );
+}
+
+/** The running build this builder holds, with its target; 409 when it holds no such build. */
+export async function heldBuild(
+  deps: BuildDeps,
+  builderId: string,
+  imageId: string,
+): Promise<BuildTarget & { attempt: number }> {
+  const [row] = await runningBuild(deps, imageId, eq(imageBuilds.builderId, builderId));
   if (!row) throw notHolder(imageId);
-  return row;
+  const { pushTokenHash: _hash, ...held } = row;
+  return held;
 }
 
 const notHolder = (imageId: string) =>
@@ -349,19 +355,8 @@ export async function pushGrant(
   if (!match?.[1]) return null;
   const hex = match[1];
   const imageId = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-  const [row] = await deps.db
-    .select({ hash: imageBuilds.pushTokenHash, username: users.username, name: images.name })
-    .from(imageBuilds)
-    .innerJoin(images, eq(images.imageId, imageBuilds.imageId))
-    .innerJoin(users, eq(users.userId, images.userId))
-    .where(
-      and(
-        eq(imageBuilds.imageId, imageId),
-        eq(imageBuilds.status, "running"),
-        sql`${imageBuilds.leaseExpiresAt} >= ${at(deps.now())}`,
-      ),
-    );
-  if (!row?.hash) return null;
-  if (!bytesEqual(utf8(row.hash), utf8(await sha256Hex(token)))) return null;
+  const [row] = await runningBuild(deps, imageId);
+  if (!row?.pushTokenHash) return null;
+  if (!bytesEqual(utf8(row.pushTokenHash), utf8(await sha256Hex(token)))) return null;
   return { imageId, repository: repositoryOf(row) };
 }

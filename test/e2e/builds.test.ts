@@ -117,9 +117,10 @@ describe.skipIf(skipBuilds)("image builds and the registry", () => {
     });
     expect(res.status, res.text).toBe(200);
     await withDatabase(inject("platformDatabaseUrl"), (db) =>
+      // A manual entry (negative node_id): the every-minute metagraph sync keeps it.
       db
         .insert(metagraphNodes)
-        .values({ hotkey: MINER.ss58, netuid: 64, nodeId: 9, coldkey: MINER.ss58, checksum: "e2e" }),
+        .values({ hotkey: MINER.ss58, netuid: 64, nodeId: -9, coldkey: MINER.ss58, checksum: "e2e" }),
     );
   });
 

@@ -41,30 +41,43 @@ const HTTP_EXCEPTION_CODES: Record<number, ErrorCode> = {
 // Logs written before the config is known (or when it is invalid) use this logger.
 const fallbackLog = createLogger("info");
 
-/** Turns anything thrown into the one error response, logging server-side faults. */
-function toErrorResponse(error: unknown, requestId: string, log: Logger): Response {
+/** How a host renders an `ApiError` (the one JSON shape, unless a protocol dictates another). */
+export type ErrorRenderer = (error: ApiError, requestId: string) => Response;
+
+/** Turns anything thrown into the host's error response, logging server-side faults. */
+function toErrorResponse(
+  error: unknown,
+  requestId: string,
+  log: Logger,
+  render: ErrorRenderer = errorResponse,
+): Response {
   if (error instanceof ApiError) {
     if (error.status >= 500) log.error("request failed", { code: error.code, detail: error.detail });
-    return errorResponse(error, requestId);
+    return render(error, requestId);
   }
   if (error instanceof HTTPException) {
     const code = HTTP_EXCEPTION_CODES[error.status] ?? (error.status >= 500 ? "internal" : "bad_request");
-    return errorResponse(new ApiError(code, error.message || "Bad request"), requestId);
+    return render(new ApiError(code, error.message || "Bad request"), requestId);
   }
   if (error instanceof ConfigError) {
     log.error("invalid configuration", { issues: error.issues });
-    return errorResponse(
+    return render(
       new ApiError("config_invalid", "The service is misconfigured; the operator has been told via the logs."),
       requestId,
     );
   }
   log.error("unhandled error", errorFields(error));
-  return errorResponse(new ApiError("internal", "Internal server error"), requestId);
+  return render(new ApiError("internal", "Internal server error"), requestId);
 }
 
 export interface HostAppOptions {
   /** Detail for requests no route matches. */
   notFound?: (method: string, path: string, url: URL) => string;
+  /**
+   * Renders errors in a protocol's own format (the registry's `{"errors": [...]}`);
+   * default: the one JSON shape `{detail, code, request_id}`.
+   */
+  renderError?: ErrorRenderer;
 }
 
 export function createHostApp(options: HostAppOptions = {}): App {
@@ -107,15 +120,16 @@ export function createHostApp(options: HostAppOptions = {}): App {
     }
   });
 
+  const render = options.renderError ?? errorResponse;
   app.onError((error, c) =>
-    toErrorResponse(error, c.get("requestId") ?? crypto.randomUUID(), c.get("log") ?? fallbackLog),
+    toErrorResponse(error, c.get("requestId") ?? crypto.randomUUID(), c.get("log") ?? fallbackLog, render),
   );
 
   app.notFound((c) => {
     const url = new URL(c.req.url);
     const detail =
       options.notFound?.(c.req.method, url.pathname, url) ?? `No route for ${c.req.method} ${url.pathname}`;
-    return errorResponse(new ApiError("not_found", detail), c.get("requestId") ?? crypto.randomUUID());
+    return render(new ApiError("not_found", detail), c.get("requestId") ?? crypto.randomUUID());
   });
 
   return app;

@@ -9,6 +9,7 @@
  * one expression run concurrently and a failing job does not stop the others.
  */
 import type { Config } from "./env.ts";
+import { buildReaperJob } from "./jobs/build-reaper.ts";
 import { metagraphSyncJob } from "./jobs/metagraph-sync.ts";
 import { type Deps, RequestDeps } from "./lib/deps.ts";
 import { errorFields, type Logger } from "./lib/log.ts";
@@ -33,7 +34,7 @@ export interface CronJob {
 const CLOSE_TIMEOUT_MS = 2_000;
 
 export const CRON_JOBS: Record<string, CronJob[]> = {
-  "* * * * *": [metagraphSyncJob],
+  "* * * * *": [metagraphSyncJob, buildReaperJob],
 };
 
 export interface JobOutcome {

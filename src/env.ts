@@ -7,6 +7,7 @@
  * the log carries the same list.
  */
 import { z } from "zod";
+import type { BuildLog } from "../durable-objects/build-log.ts";
 import type { MinerHub } from "../durable-objects/miner-hub.ts";
 import { isSs58Address } from "./lib/signatures.ts";
 
@@ -108,10 +109,58 @@ export const envSchema = z.object({
     .min(64 * 1024)
     .max(64 * 1024 * 1024)
     .default(32 * 1024 * 1024),
+  /**
+   * How long one build attempt may take once a builder claims it (the builder kills
+   * buildah at this limit too); past it the image is `error`.
+   */
+  BUILD_TIMEOUT_S: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(6 * 3600)
+    .default(3600),
+  /** A builder's claim or heartbeat holds its job this long; a dead builder's job comes back after it. */
+  BUILD_LEASE_MS: z.coerce.number().int().min(5_000).max(600_000).default(60_000),
+  /** Claims of one build (a lapsed lease counts one); after the last, a lapse fails the image. */
+  BUILD_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(2),
+  /**
+   * The CNCF Distribution origin `registry.{domain}` proxies to (docker-registry: loopback
+   * locally, a private address in production; never public: the Worker is its only gate).
+   * Unset: the registry front answers 503.
+   */
+  REGISTRY_ORIGIN_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /**
+   * Where the origin stores blobs: `filesystem` (blob downloads are proxied) or `r2`
+   * (Distribution's S3 driver on R2: blob downloads are redirected to presigned R2 URLs).
+   */
+  REGISTRY_STORAGE: z.enum(["filesystem", "r2"]).default("filesystem"),
+  /** r2: the S3 endpoint of the registry's bucket, e.g. https://<account>.r2.cloudflarestorage.com. */
+  REGISTRY_S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  /** r2: the bucket Distribution stores in. */
+  REGISTRY_S3_BUCKET: z.string().min(3).max(63).optional(),
+  /** r2: Distribution's `rootdirectory` inside the bucket (no leading or trailing slash; empty: none). */
+  REGISTRY_S3_ROOT: z
+    .string()
+    .regex(/^(?:[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*)?$/, {
+      message: "must be a key prefix without slashes at the ends",
+    })
+    .default(""),
+  /** r2 (secrets): an R2 API token with read access to that bucket, for presigning. */
+  REGISTRY_S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  REGISTRY_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  /** r2: lifetime of a presigned blob URL. */
+  REGISTRY_PRESIGN_TTL_S: z.coerce.number().int().min(10).max(3600).default(300),
+  /**
+   * Seconds a miner's metagraph registration, once found, is trusted by the registry front
+   * without asking Postgres again (0: ask on every request). Signatures are still verified
+   * and replay-checked on every request.
+   */
+  REGISTRY_MINER_CACHE_S: z.coerce.number().int().min(0).max(300).default(30),
   BUCKET: binding<R2Bucket>("BUCKET", "put"),
   MINER_HUB: binding<DurableObjectNamespace<MinerHub>>("MINER_HUB", "idFromName"),
   CHUTE_ROUTER: binding<DurableObjectNamespace>("CHUTE_ROUTER", "idFromName"),
   EVENTS_HUB: binding<DurableObjectNamespace>("EVENTS_HUB", "idFromName"),
+  BUILD_LOGS: binding<DurableObjectNamespace<BuildLog>>("BUILD_LOGS", "idFromName"),
 });
 
 export type Config = z.infer<typeof envSchema>;
@@ -154,6 +203,16 @@ export function parseConfig(env: unknown): Config {
   }
   if (config.CHAIN_MODE === "rpc" && !config.SUBTENSOR_URL) {
     issues.push("SUBTENSOR_URL: is required when CHAIN_MODE is rpc");
+  }
+  if (config.REGISTRY_STORAGE === "r2") {
+    for (const name of [
+      "REGISTRY_S3_ENDPOINT",
+      "REGISTRY_S3_BUCKET",
+      "REGISTRY_S3_ACCESS_KEY_ID",
+      "REGISTRY_S3_SECRET_ACCESS_KEY",
+    ] as const) {
+      if (!config[name]) issues.push(`${name}: is required when REGISTRY_STORAGE is r2`);
+    }
   }
   if (issues.length > 0) throw new ConfigError(issues);
   return config;

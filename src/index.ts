@@ -6,10 +6,11 @@
 import { earlyErrorResponse } from "./app.ts";
 import { runCronJobs } from "./cron.ts";
 import { type Config, configFor } from "./env.ts";
-import { classifyHost } from "./hosts/classify.ts";
+import { classifyUrl } from "./hosts/classify.ts";
 import { HOST_APPS } from "./hosts/index.ts";
 import { createLogger, errorFields } from "./lib/log.ts";
 
+export { BuildLog } from "../durable-objects/build-log.ts";
 export { ChuteRouter } from "../durable-objects/chute-router.ts";
 export { EventsHub } from "../durable-objects/events-hub.ts";
 export { MinerHub } from "../durable-objects/miner-hub.ts";
@@ -19,7 +20,7 @@ export default {
     let kind: keyof typeof HOST_APPS;
     try {
       const config = configFor(env);
-      kind = classifyHost(new URL(request.url).hostname, {
+      kind = classifyUrl(new URL(request.url), {
         baseDomain: config.BASE_DOMAIN,
         loopbackIsApi: config.ENVIRONMENT === "development" || config.ENVIRONMENT === "test",
       }).kind;

@@ -1,9 +1,10 @@
 /**
  * @module The agent's side of the API: every request signed with the agent's Ed25519 key
- * (src/gpu-proof/agent-auth.ts), the long-poll claim, heartbeats, and result callbacks
+ * (src/gpu-proof/agent-auth.ts, through src/lib/service-client.ts), the long-poll claim, heartbeats, and result callbacks
  * retried with backoff until the API acknowledges them or refuses them for good.
  */
-import { signAgentRequest } from "../../src/gpu-proof/agent-auth.ts";
+import { AGENT_SCHEME } from "../../src/gpu-proof/agent-auth.ts";
+import { PermanentError, ServiceClient, withRetries } from "../../src/lib/service-client.ts";
 import type { GpuOp } from "../../src/schemas/gpu-proof.ts";
 
 export interface ClaimedJob {
@@ -27,43 +28,17 @@ export interface ResultBody {
   device: { index: number; name: string };
 }
 
-/** The API refused the request for good (4xx other than 408/429): retrying cannot help. */
-export class PermanentError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.name = "PermanentError";
-    this.status = status;
-  }
-}
+export { PermanentError };
 
 export class ApiClient {
-  readonly #base: string;
-  readonly #agentId: string;
-  readonly #key: CryptoKey;
+  readonly #client: ServiceClient;
 
   constructor(base: string, agentId: string, key: CryptoKey) {
-    this.#base = base;
-    this.#agentId = agentId;
-    this.#key = key;
+    this.#client = new ServiceClient(AGENT_SCHEME, base, agentId, key);
   }
 
-  async #post(path: string, body: unknown, timeoutMs: number): Promise<Response> {
-    const bytes = new TextEncoder().encode(JSON.stringify(body));
-    const headers = await signAgentRequest(this.#key, this.#agentId, { method: "POST", target: path, body: bytes });
-    const res = await fetch(`${this.#base}${path}`, {
-      method: "POST",
-      body: bytes,
-      headers: { ...headers, "content-type": "application/json" },
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    if (res.status >= 400) {
-      const text = await res.text();
-      const message = `${path}: ${res.status} ${text.slice(0, 300)}`;
-      if (res.status < 500 && res.status !== 408 && res.status !== 429) throw new PermanentError(res.status, message);
-      throw new Error(message);
-    }
-    return res;
+  #post(path: string, body: unknown, timeoutMs: number): Promise<Response> {
+    return this.#client.request("POST", path, body, timeoutMs);
   }
 
   /** Waits up to `waitMs` for a job; null when none came. */
@@ -79,17 +54,10 @@ export class ApiClient {
 
   /** Posts a result (each try freshly signed) until acknowledged, refused, or `until` passes. */
   async postResult(body: ResultBody, until: number, onRetry: (error: Error) => void): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.#post(`/gpu_agents/jobs/${body.job_id}/result`, body, 30_000);
-        return;
-      } catch (error) {
-        if (error instanceof PermanentError) throw error;
-        const delay = Math.min(30_000, 1000 * 2 ** attempt) * (0.75 + Math.random() / 2);
-        if (Date.now() + delay > until) throw error;
-        onRetry(error as Error);
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
-    }
+    await withRetries(() => this.#post(`/gpu_agents/jobs/${body.job_id}/result`, body, 30_000), {
+      until,
+      maxDelayMs: 30_000,
+      onRetry,
+    });
   }
 }

@@ -10,6 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateKeyFile } from "../../gpu-agent/src/keys.ts";
 import { registerGpuAgent } from "../../src/services/gpu-agents.ts";
+import { stopChild } from "./children.ts";
 import { withDatabase } from "./database.ts";
 
 const AGENT_MAIN = fileURLToPath(new URL("../../gpu-agent/src/main.ts", import.meta.url));
@@ -47,12 +48,7 @@ export async function startDevAgent(options: {
   });
   const healthUrl = `http://127.0.0.1:${options.healthPort}/healthz`;
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-      child.kill("SIGKILL");
-    }
+    await stopChild(child);
     rmSync(dir, { recursive: true, force: true });
   };
   const deadline = Date.now() + 15_000;

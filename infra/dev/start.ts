@@ -11,20 +11,28 @@
  *    once at start, and the every-minute ones again whenever the dev metagraph changes
  *    through the dev chain's API.
  * 6. A GPU agent in CPU mode (infra/dev/gpu-agent.ts), registered with a fresh key.
+ * 7. When `buildah` and `docker-registry` are installed: a local registry origin
+ *    (infra/dev/registry.ts, storage in `.data/registry`) behind the Worker's `registry.`
+ *    front, and an image builder (infra/dev/builder.ts, registered with a fresh key,
+ *    buildah storage in `.data/buildah`). Otherwise it says how to install them and runs
+ *    without builds (uploaded images stay pending).
  *
  * It prints the URLs once `/ping` answers, and Ctrl-C (or SIGTERM) stops every child.
  * Environment: PORT (8787), DATABASE_URL, REDIS_URL, PGLITE_DIR, WRANGLER_STATE_DIR,
  * DEV_METAGRAPH_FILE, PG_PORT / WS_PROXY_PORT / REDIS_REST_PORT / DEV_CHAIN_PORT (fixed
  * ports for the local services), GPU_AGENT_HEALTH_PORT (the agent's /healthz and
- * /metrics; any free port by default).
+ * /metrics; any free port by default), REGISTRY_PORT (the local registry origin),
+ * REGISTRY_DIR and BUILDAH_DIR (their storage).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { type DevBuilder, startDevBuilder } from "./builder.ts";
 import { cronMatches, devCrons, triggerCron } from "./cron.ts";
 import { type DevAgent, startDevAgent } from "./gpu-agent.ts";
 import { freePort } from "./net.ts";
+import { BUILD_TOOLS_INSTALL, buildToolsMissing, type LocalRegistry, startLocalRegistry } from "./registry.ts";
 import { type LocalServices, redact, startLocalServices } from "./services.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -75,6 +83,8 @@ async function main(): Promise<void> {
   let services: LocalServices | null = null;
   let wrangler: ChildProcess | null = null;
   let agent: DevAgent | null = null;
+  let registry: LocalRegistry | null = null;
+  let builder: DevBuilder | null = null;
   let stopping = false;
   let ticker: NodeJS.Timeout | null = null;
   let workerUp = false;
@@ -92,6 +102,7 @@ async function main(): Promise<void> {
     log("stopping");
     if (ticker) clearTimeout(ticker);
     await agent?.stop();
+    await builder?.stop();
     if (wrangler?.pid) {
       const pid = wrangler.pid;
       const exited = wrangler.exitCode === null ? new Promise((r) => wrangler?.once("exit", r)) : Promise.resolve();
@@ -101,6 +112,7 @@ async function main(): Promise<void> {
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
       signalGroup(pid, "SIGKILL");
     }
+    await registry?.stop();
     await services?.stop();
     log("stopped");
     process.exit(code);
@@ -125,7 +137,16 @@ async function main(): Promise<void> {
       log,
     });
 
-    const vars = Object.entries(services.workerVars).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+    const missing = buildToolsMissing();
+    if (missing.length === 0) {
+      registry = await startLocalRegistry({
+        dataDir: process.env.REGISTRY_DIR || path.join(ROOT, ".data", "registry"),
+        port: envPort("REGISTRY_PORT"),
+      });
+      log(`registry: docker-registry origin at ${registry.url}`);
+    }
+    const workerVars = { ...services.workerVars, ...(registry ? { REGISTRY_ORIGIN_URL: registry.url } : {}) };
+    const vars = Object.entries(workerVars).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
     const stateDir = process.env.WRANGLER_STATE_DIR ?? path.join(ROOT, ".data", "wrangler");
     const args = [
       "dev",
@@ -179,6 +200,17 @@ async function main(): Promise<void> {
       databaseUrl: services.postgres.url,
       healthPort: envPort("GPU_AGENT_HEALTH_PORT") || (await freePort()),
     });
+    if (registry) {
+      builder = await startDevBuilder({
+        port,
+        databaseUrl: services.postgres.url,
+        storageDir: process.env.BUILDAH_DIR || path.join(ROOT, ".data", "buildah"),
+      });
+    }
+    const builds = builder
+      ? `  builder    buildah (vfs, chroot), pushing to registry.localhost:${port} (origin ${registry?.url})`
+      : `  builder    NONE: ${missing.join(" and ")} not installed, so uploaded images stay pending build.\n` +
+        `             To build images: ${BUILD_TOOLS_INSTALL} (Debian, as root), then restart.`;
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     console.log(
       [
@@ -192,6 +224,7 @@ async function main(): Promise<void> {
         `  dev chain  ${services.chain.url}   (metagraph: ${services.chain.metagraphFile})`,
         `  chutes     http://{slug}.localhost:${port}/…`,
         `  GPU agent  CPU mode, ${agent.healthUrl} (and /metrics)`,
+        builds,
         `  check      curl http://api.localhost:${port}/ping`,
         "Ctrl-C stops everything.",
         "",

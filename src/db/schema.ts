@@ -582,3 +582,54 @@ export const minerScores = pgTable(
   },
   (t) => [primaryKey({ columns: [t.runId, t.minerHotkey] })],
 );
+
+// ---------------------------------------------------------------------------------------
+// Image builders and their build jobs
+// ---------------------------------------------------------------------------------------
+
+/** Image builders (infra/builder); each signs its requests with its Ed25519 key. */
+export const builders = pgTable(
+  "builders",
+  {
+    builderId: text("builder_id").primaryKey(),
+    name: text("name").notNull(),
+    /** Ed25519 public key, hex. */
+    publicKey: text("public_key").notNull(),
+    disabled: boolean("disabled").notNull().default(false),
+    lastSeenAt: timestamp("last_seen_at", { withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("builders_name_key").on(t.name), uniqueIndex("builders_public_key_key").on(t.publicKey)],
+);
+
+export const BUILD_JOB_STATUSES = ["queued", "running", "succeeded", "failed"] as const;
+
+/**
+ * One build job per image, queued with the upload. The image's own status (`images.status`)
+ * is what the API reports; this row is the queue: who holds the build, its lease, its
+ * deadline, and the hash of the push token that lets the holder push that one repository.
+ */
+export const imageBuilds = pgTable(
+  "image_builds",
+  {
+    imageId: text("image_id")
+      .primaryKey()
+      .references(() => images.imageId, { onDelete: "cascade" }),
+    status: text("status", { enum: BUILD_JOB_STATUSES }).notNull().default("queued"),
+    builderId: text("builder_id").references(() => builders.builderId, { onDelete: "set null" }),
+    attempts: integer("attempts").notNull().default(0),
+    maxAttempts: integer("max_attempts").notNull().default(2),
+    leaseMs: integer("lease_ms").notNull().default(60_000),
+    leaseExpiresAt: timestamp("lease_expires_at", { withTimezone: true }),
+    /** Set at each claim: the attempt fails if it has not finished by then. */
+    deadlineAt: timestamp("deadline_at", { withTimezone: true }),
+    /** SHA-256 hex of the running attempt's registry push token; null otherwise. */
+    pushTokenHash: text("push_token_hash"),
+    claimedAt: timestamp("claimed_at", { withTimezone: true }),
+    completedAt: timestamp("completed_at", { withTimezone: true }),
+    error: text("error"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index("image_builds_status_created_idx").on(t.status, t.createdAt)],
+);

@@ -3,6 +3,7 @@
  */
 import { createHostApp } from "../app.ts";
 import { apiKeysRoutes } from "../routes/api-keys.ts";
+import { builderAdmin, builderJobs } from "../routes/builders.ts";
 import { chutesRoutes } from "../routes/chutes.ts";
 import { developerDepositRoutes } from "../routes/developer-deposit.ts";
 import { gpuAgentAdmin, gpuAgentJobs } from "../routes/gpu-agents.ts";
@@ -18,6 +19,8 @@ apiHost.route("/", apiKeysRoutes);
 apiHost.route("/", developerDepositRoutes);
 apiHost.route("/", gpuAgentJobs);
 apiHost.route("/", gpuAgentAdmin);
+apiHost.route("/", builderJobs);
+apiHost.route("/", builderAdmin);
 apiHost.route("/", imagesRoutes);
 apiHost.route("/", chutesRoutes);
 apiHost.route("/", logosRoutes);

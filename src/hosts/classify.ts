@@ -40,6 +40,22 @@ export interface ClassifyOptions {
   loopbackIsApi: boolean;
 }
 
+/**
+ * `classifyHost` for a whole request URL. One addition, development only: on a bare
+ * loopback host, paths under `/v2` are the registry's. Go's resolver (buildah, skopeo,
+ * containerd) cannot resolve `registry.localhost`, so local tools reach the registry
+ * front at `127.0.0.1:{port}/v2/…`; the API has no `/v2` routes.
+ */
+export function classifyUrl(url: URL, options: ClassifyOptions): HostKind {
+  const kind = classifyHost(url.hostname, options);
+  const host = url.hostname.toLowerCase();
+  const bareLoopback = host === "localhost" || IPV4.test(host) || host.startsWith("[");
+  if (kind.kind === "api" && options.loopbackIsApi && bareLoopback && /^\/v2(?:\/|$)/.test(url.pathname)) {
+    return { kind: "registry" };
+  }
+  return kind;
+}
+
 export function classifyHost(hostname: string, options: ClassifyOptions): HostKind {
   const host = hostname.toLowerCase().replace(/\.$/, "");
   const base = options.baseDomain;

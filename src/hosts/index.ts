@@ -6,6 +6,7 @@ import type { App } from "../app.ts";
 import { createHostApp } from "../app.ts";
 import { apiHost } from "./api.ts";
 import type { HostKind } from "./classify.ts";
+import { registryHost } from "./registry.ts";
 import { eventsHost, socketHost } from "./sockets.ts";
 
 const unknownHost = createHostApp({
@@ -15,10 +16,6 @@ const unknownHost = createHostApp({
 
 const llmHost = createHostApp({
   notFound: (method, path) => `No OpenAI-compatible route for ${method} ${path}`,
-});
-
-const registryHost = createHostApp({
-  notFound: (method, path) => `No registry route for ${method} ${path}`,
 });
 
 const chuteHost = createHostApp({

@@ -5,22 +5,30 @@
  *
  * The upload is `multipart/form-data` signed over the SHA-256 of the whole body, so the
  * body is read first (up to `IMAGE_CONTEXT_MAX_BYTES`), hashed for the signature, then
- * parsed from those bytes. Builds do not exist yet: an uploaded image stays
- * `pending build`, and `wait=True` answers at once with one log line and `DONE`.
+ * parsed from those bytes; it queues the image's build. `wait=True` answers with the
+ * build's log as it happens (`data: {"log_type":…,"log":…}` lines, then `DONE`), which is
+ * what `chutes build --wait` prints; `GET /images/{ref}/logs` serves the same stream, live
+ * or, once the build is over, from its R2 copy.
  */
 import { Hono } from "hono";
+import { sseLog } from "../../durable-objects/build-log.ts";
 import type { AppEnv } from "../app.ts";
+import type { Config } from "../env.ts";
 import { ensureDeveloper, requireUser, scopeFromPath } from "../lib/auth.ts";
+import type { Deps } from "../lib/deps.ts";
 import { ApiError } from "../lib/errors.ts";
 import { type MultipartPart, parseMultipartBody, partText } from "../lib/multipart.ts";
 import { check, pathParams, queryParams, rawBody } from "../lib/validation.ts";
 import { objectRef } from "../schemas/common.ts";
 import { listImagesQuery, uploadImageFields } from "../schemas/images.ts";
+import { buildLog } from "../services/build-logs.ts";
+import { builderOnline } from "../services/builders.ts";
 import {
   createImage,
   deleteImage,
   findImage,
   type ImageView,
+  imageObjectKeys,
   imageStatusLabel,
   listImages,
   pinnedDockerfile,
@@ -75,13 +83,36 @@ function fileField(parts: Map<string, MultipartPart>, name: string): MultipartPa
   return part;
 }
 
-/** What `wait=True` streams while builds do not exist: the state, then the end marker the CLI waits for. */
-function waitStream(image: ImageView): Response {
-  const log = `image ${image.imageId} uploaded, status: ${imageStatusLabel(image.status, image.buildError)}. This deployment has no image builder yet; the image stays pending until one builds it.`;
-  return new Response(`data: ${JSON.stringify({ log_type: "stdout", log })}\n\nDONE\n`, {
-    status: 202,
-    headers: { "content-type": "text/event-stream" },
-  });
+/** A builder that made no request for this long is taken to be gone (claims long-poll every ≤ 25 s). */
+const BUILDER_SILENCE_MS = 2 * 60_000;
+const EVENT_STREAM = { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store" };
+
+/**
+ * The build log of `image` as the CLI reads it: from R2 once the build is over, else live
+ * from the build's log object (which ends it with `DONE` when the build ends). With no
+ * builder online a waiting upload would wait indefinitely, so it is told so and ended.
+ */
+async function logStream(
+  { deps, config }: { deps: Deps; config: Config },
+  image: ImageView,
+  status: number,
+): Promise<Response> {
+  if (image.status === "built" || image.status === "error") {
+    const stored = await deps.bucket.get(imageObjectKeys(image.userId, image.imageId).log);
+    const body =
+      stored?.body ??
+      sseLog([{ log_type: "stdout", log: `status: ${imageStatusLabel(image.status, image.buildError)}` }]);
+    return new Response(body, { status, headers: EVENT_STREAM });
+  }
+  if (
+    image.status === "pending" &&
+    !(await builderOnline(deps.db, new Date(deps.now().getTime() - BUILDER_SILENCE_MS)))
+  ) {
+    const log = `image ${image.imageId} is queued (pending build), but no image builder is online: it will be built when one comes back. Follow it with GET /images/${image.imageId}/logs.`;
+    return new Response(sseLog([{ log_type: "stdout", log }]), { status, headers: EVENT_STREAM });
+  }
+  const live = await buildLog(config, image.imageId).fetch(new Request("https://build-log/stream"));
+  return new Response(live.body, { status, headers: EVENT_STREAM });
 }
 
 export const imagesRoutes = new Hono<AppEnv>()
@@ -112,6 +143,7 @@ export const imagesRoutes = new Hono<AppEnv>()
         context: context.data,
         pickle: fields.image ? base64Bytes(fields.image) : null,
         chutesVersion: c.var.config.CHUTES_VERSION,
+        buildAttempts: c.var.config.BUILD_MAX_ATTEMPTS,
       });
       if (!result.ok) {
         throw result.reason === "exists"
@@ -129,7 +161,7 @@ export const imagesRoutes = new Hono<AppEnv>()
           status: imageStatusLabel(image.status, image.buildError),
         },
       });
-      return fields.wait ? waitStream(image) : c.json(imageResponse(image), 202);
+      return fields.wait ? logStream(c.var, image, 202) : c.json(imageResponse(image), 202);
     },
   )
   .on("GET", COLLECTION, requireUser({ purpose: PURPOSE, scope: scopeFromPath }), async (c) => {
@@ -142,6 +174,15 @@ export const imagesRoutes = new Hono<AppEnv>()
       limit: query.limit,
     });
     return c.json({ total, page: query.page, limit: query.limit, items: items.map(imageResponse) });
+  })
+  .get("/images/:ref{.+}/logs", requireUser({ purpose: PURPOSE, scope: scopeFromPath }), async (c) => {
+    const { ref } = pathParams(c, objectRef);
+    const image = await findImage(c.var.deps.db, c.var.auth.user, ref);
+    // Build logs can carry what the Dockerfile printed: the owner's only.
+    if (!image || image.userId !== c.var.auth.user.userId) {
+      throw new ApiError("not_found", "Image not found, or does not belong to you");
+    }
+    return logStream(c.var, image, 200);
   })
   .get("/images/:ref{.+}", requireUser({ purpose: PURPOSE, scope: scopeFromPath }), async (c) => {
     const { ref } = pathParams(c, objectRef);
@@ -159,6 +200,8 @@ export const imagesRoutes = new Hono<AppEnv>()
         `Image is in use by one or more chutes (${result.chuteNames.join(", ")}): delete them first.`,
       );
     }
+    // A later upload of the same name and tag has the same id: its log must start empty.
+    await buildLog(c.var.config, result.image.imageId).reset();
     await publishMinerEvent(c.var, { reason: "image_deleted", data: { image_id: result.image.imageId } });
     return c.json({ image_id: result.image.imageId, deleted: true });
   });

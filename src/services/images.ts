@@ -8,8 +8,8 @@
  *   uploaded), `.Dockerfile` (the developer's Dockerfile plus the line pinning the chutes
  *   SDK) and `.pickle` (the SDK's pickled Image object, kept for the builder, never read here).
  * - Status is `pending` → `building` → `built` | `error` in the table; the API speaks
- *   upstream's strings (`imageStatusLabel`), which the CLI compares literally. Builds come
- *   with their own issue: until then an uploaded image stays pending.
+ *   upstream's strings (`imageStatusLabel`), which the CLI compares literally. The upload
+ *   queues the image's build in its transaction (src/services/builds.ts).
  * - References: an id, or `[username/]name:tag` (the caller's own when no username).
  *   Everyone sees public images and their own; no one else's.
  */
@@ -19,6 +19,7 @@ import { foreignKeyViolation } from "../db/errors.ts";
 import { containing } from "../db/patterns.ts";
 import { chutes, type IMAGE_STATUSES, images, logos, users } from "../db/schema.ts";
 import { isUuid, uuid5 } from "../lib/ids.ts";
+import { enqueueBuild } from "./builds.ts";
 import { logoPath, ownsLogo } from "./logos.ts";
 
 export type ImageStatus = (typeof IMAGE_STATUSES)[number];
@@ -41,10 +42,10 @@ export function imageIdFor(username: string, name: string, tag: string): Promise
   return uuid5(`${username}/${name}:${tag}`);
 }
 
-/** The R2 keys of an image's build inputs. */
+/** The R2 keys of an image's build inputs and of its build log (written when the build ends). */
 export function imageObjectKeys(userId: string, imageId: string) {
   const base = `forge/${userId}/${imageId}`;
-  return { context: `${base}.zip`, dockerfile: `${base}.Dockerfile`, pickle: `${base}.pickle` };
+  return { context: `${base}.zip`, dockerfile: `${base}.Dockerfile`, pickle: `${base}.pickle`, log: `${base}.log` };
 }
 
 /** What the SDK pins in every image it builds (upstream appends the same line). */
@@ -218,6 +219,8 @@ export interface CreateImageInput {
   /** The SDK's pickled Image object, if sent. */
   pickle: Uint8Array | null;
   chutesVersion: string;
+  /** Claims of its build before a lapse fails it (`BUILD_MAX_ATTEMPTS`). */
+  buildAttempts: number;
 }
 
 export type CreateImageResult =
@@ -256,6 +259,7 @@ export async function createImage(
         .onConflictDoNothing()
         .returning({ imageId: images.imageId });
       if (inserted.length === 0) return "exists" as const;
+      await enqueueBuild(tx, imageId, input.buildAttempts);
       const put = async (key: string, value: Uint8Array | string, contentType: string) => {
         written.push(key);
         await deps.bucket.put(key, value, { httpMetadata: { contentType } });
@@ -310,6 +314,6 @@ export async function deleteImage(
     throw error;
   }
   const keys = imageObjectKeys(image.userId, image.imageId);
-  await deps.bucket.delete([keys.context, keys.dockerfile, keys.pickle]);
+  await deps.bucket.delete([keys.context, keys.dockerfile, keys.pickle, keys.log]);
   return { status: "deleted", image };
 }

@@ -3,15 +3,16 @@
  * requests `chutes build --logo --public`, `chutes deploy --logo --public`, `chutes
  * list|get|delete` and `chutes images get|delete` send (multipart uploads signed over the
  * whole body, compact JSON for deploy, purpose-signed GETs and DELETEs), and the statuses
- * and fields the CLI reads back (upstream-sdk.md §2–3). The image build, which has its own
- * issue, is done the way the builder will do it: by writing the image's row. A miner on
- * the socket host watches the deploy and the delete arrive as events.
+ * and fields the CLI reads back (upstream-sdk.md §2–3). The image's build is recorded the
+ * way a successful builder's result is, by writing the rows (its base image cannot be
+ * pulled offline; test/e2e/builds.test.ts runs real builds). A miner on the socket host
+ * watches the deploy and the delete arrive as events.
  */
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import WebSocket from "ws";
 import { withDatabase } from "../../infra/dev/database.ts";
-import { images, metagraphNodes } from "../../src/db/schema.ts";
+import { imageBuilds, images, metagraphNodes } from "../../src/db/schema.ts";
 import { cliHeaders, multipartBody, pythonJsonDumps, randomHotkey, sdkUuid5 } from "../support/chutes-cli.ts";
 import { type HostResponse, hostRequest } from "../support/http.ts";
 
@@ -153,7 +154,9 @@ describe("the chutes CLI from build to delete, scripted", () => {
   it("chutes deploy refuses to continue while the image is not built", async () => {
     const res = await signedGet("GET", `/images/${USERNAME}/${IMAGE.name}:${IMAGE.tag}`, "images");
     expect(res.status).toBe(200);
-    expect(json(res).status).toBe("pending build");
+    // npm start's builder (when buildah is installed) may have claimed it already; its base
+    // image cannot be pulled offline, so that build can only fail.
+    expect(String(json(res).status)).toMatch(/^(pending build|building|error: )/);
     // The server refuses too, should a client deploy anyway.
     const deploy = await jsonPost("/chutes/", deployBody(null));
     expect(deploy.status).toBe(409);
@@ -161,9 +164,18 @@ describe("the chutes CLI from build to delete, scripted", () => {
   });
 
   it("(the builder builds the image)", async () => {
-    await withDatabase(databaseUrl, (db) =>
-      db.update(images).set({ status: "built", buildCompletedAt: new Date() }).where(eq(images.imageId, imageId)),
-    );
+    // Recorded as a successful builder's result would be, the job included, so a late
+    // result of the real builder's attempt changes nothing.
+    await withDatabase(databaseUrl, async (db) => {
+      await db
+        .update(imageBuilds)
+        .set({ status: "succeeded", leaseExpiresAt: null, pushTokenHash: null, completedAt: new Date() })
+        .where(eq(imageBuilds.imageId, imageId));
+      await db
+        .update(images)
+        .set({ status: "built", buildError: null, buildCompletedAt: new Date() })
+        .where(eq(images.imageId, imageId));
+    });
   });
 
   it("chutes deploy --logo --public: image check, logo upload, compact-JSON deploy (200 with version)", async () => {

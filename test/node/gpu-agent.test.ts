@@ -116,7 +116,7 @@ describe("gpu agent (process)", () => {
     });
     expect(body.timings.total_ms).toBeGreaterThanOrEqual(body.timings.gpu_ms);
     for (const request of api.seen) {
-      expect(request.headers[AGENT_HEADERS.agentId]).toBe(agentId);
+      expect(request.headers[AGENT_HEADERS.id]).toBe(agentId);
       const valid = await verifyAgentSignature(key.publicKey, String(request.headers[AGENT_HEADERS.signature]), {
         method: "POST",
         target: request.path,

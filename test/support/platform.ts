@@ -49,6 +49,8 @@ export async function startPlatform(
       WRANGLER_STATE_DIR: path.join(stateDir, "wrangler"),
       DEV_METAGRAPH_FILE: path.join(stateDir, "metagraph.json"),
       DEV_CHAIN_PORT: String(devChainPort),
+      REGISTRY_DIR: path.join(stateDir, "registry"),
+      BUILDAH_DIR: path.join(stateDir, "buildah"),
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

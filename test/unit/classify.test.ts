@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { classifyHost } from "../../src/hosts/classify.ts";
+import { classifyHost, classifyUrl } from "../../src/hosts/classify.ts";
 
 const prod = { baseDomain: "chutes.ai", loopbackIsApi: false };
 const dev = { baseDomain: "localhost", loopbackIsApi: true };
@@ -37,5 +37,15 @@ describe("classifyHost", () => {
     ["bob-x.localhost", { kind: "chute", slug: "bob-x" }],
   ])("development: %s", (host, expected) => {
     expect(classifyHost(host, dev)).toEqual(expected);
+  });
+});
+
+describe("classifyUrl", () => {
+  it("serves the registry's /v2 paths on bare loopback hosts in development only (Go cannot resolve registry.localhost)", () => {
+    expect(classifyUrl(new URL("http://127.0.0.1:8787/v2/"), dev)).toEqual({ kind: "registry" });
+    expect(classifyUrl(new URL("http://localhost:8787/v2/u/n/manifests/1"), dev)).toEqual({ kind: "registry" });
+    expect(classifyUrl(new URL("http://127.0.0.1:8787/v2x"), dev)).toEqual({ kind: "api" });
+    expect(classifyUrl(new URL("http://api.localhost:8787/v2/"), dev)).toEqual({ kind: "api" });
+    expect(classifyUrl(new URL("https://chutes.ai/v2/"), prod)).toEqual({ kind: "api" });
   });
 });

@@ -34,6 +34,14 @@ describe("configuration", () => {
     );
   });
 
+  it("needs the S3 endpoint, bucket and keys when the registry stores in R2", () => {
+    expect(parseConfig(valid)).toMatchObject({ REGISTRY_STORAGE: "filesystem", BUILD_TIMEOUT_S: 3600 });
+    expect(() => parseConfig({ ...valid, REGISTRY_STORAGE: "r2" })).toThrow(
+      /REGISTRY_S3_ENDPOINT.*REGISTRY_S3_BUCKET.*REGISTRY_S3_ACCESS_KEY_ID.*REGISTRY_S3_SECRET_ACCESS_KEY/,
+    );
+    expect(() => parseConfig({ ...valid, REGISTRY_S3_ROOT: "/registry" })).toThrow(/REGISTRY_S3_ROOT/);
+  });
+
   it("chooses the chain: the dev chain by default, a subtensor node in production", () => {
     expect(parseConfig(valid)).toMatchObject({ CHAIN_MODE: "file", NETUID: 64 });
     expect(parseConfig({ ...valid, NETUID: "12" }).NETUID).toBe(12);

@@ -15,6 +15,7 @@ export const validEnv = {
   MINER_HUB: namespace,
   CHUTE_ROUTER: namespace,
   EVENTS_HUB: namespace,
+  BUILD_LOGS: namespace,
 };
 
 /** An ExecutionContext for `app.request()` that drops background work. */

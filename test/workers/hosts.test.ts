@@ -46,7 +46,9 @@ describe("host-first dispatch", () => {
 
   it("routes llm., registry. and events. to their own apps", async () => {
     await expectError(await callHost("llm.localhost", "/ping"), 404, "not_found");
-    await expectError(await callHost("registry.localhost", "/ping"), 404, "not_found");
+    const registry = await callHost("registry.localhost", "/ping");
+    expect(registry.status).toBe(404);
+    expect(((await registry.json()) as { errors: { code: string }[] }).errors[0]?.code).toBe("NAME_UNKNOWN");
     await expectError(await callHost("events.localhost", "/"), 426, "upgrade_required");
   });
 

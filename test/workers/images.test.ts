@@ -113,15 +113,15 @@ describe("POST /images/ (chutes build)", () => {
     miner.ws.close(1000);
   });
 
-  it("answers --wait with a log line and the DONE the CLI stops at", async () => {
+  it("answers --wait with no builder online: a log line saying so and the DONE the CLI stops at", async () => {
     const user = await registerUser();
     const res = await sendSigned(user.hotkey, buildUpload(user, { wait: true }));
-    expect(res.headers.get("content-type")).toBe("text/event-stream");
+    expect(res.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
     const lines = (await res.text()).split("\n").filter(Boolean);
     expect(lines).toHaveLength(2);
     expect(JSON.parse(lines[0]?.replace(/^data: /, "") ?? "")).toMatchObject({
       log_type: "stdout",
-      log: expect.stringContaining("pending build"),
+      log: expect.stringContaining("no image builder is online"),
     });
     expect(lines[1]).toBe("DONE");
   });

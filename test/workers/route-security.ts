@@ -52,6 +52,8 @@ export interface RouteUnderTest {
   apiKeys?: boolean;
   /** What a request without credentials gets: 401 (default), or e.g. 200 on a public list. */
   anonymousStatus?: number;
+  /** The successful answer's Content-Type (default JSON). */
+  okContentType?: RegExp;
   /** A scope the route must refuse (default: read on images). */
   wrongScope?: { object_type: string; action: string };
 }
@@ -59,14 +61,15 @@ export interface RouteUnderTest {
 const SECONDS = 1000;
 
 /** Asserts the success status; a WebSocket handed over (101) is closed again. */
-async function expectOk(res: Response, okStatus: number): Promise<void> {
+async function expectOk(res: Response, okStatus: number, okContentType = /^application\/json/): Promise<void> {
   expect(res.status, res.status === okStatus ? "" : await res.clone().text()).toBe(okStatus);
   if (okStatus === 101) {
     res.webSocket?.accept();
     res.webSocket?.close(1000, "test done");
     return;
   }
-  expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+  expect(res.headers.get("content-type")).toMatch(okContentType);
+  await res.body?.cancel();
 }
 
 /** The same request with one more byte of body, or another purpose: what it signs changes. */
@@ -98,7 +101,7 @@ export function runCommonRouteTests(route: RouteUnderTest): void {
 
     it("answers a correctly signed request", async () => {
       const { key, request } = await prepare();
-      await expectOk(await sendSigned(key, request), okStatus);
+      await expectOk(await sendSigned(key, request), okStatus, route.okContentType);
     });
 
     it(`answers a request without credentials ${route.anonymousStatus ?? 401}`, async () => {
@@ -152,7 +155,7 @@ export function runCommonRouteTests(route: RouteUnderTest): void {
     it("accepts a signature once and refuses its replay (401)", async () => {
       const { key, request } = await prepare();
       const headers = await signatureHeadersFor(key, request);
-      await expectOk(await sendSigned(key, request, { headers }), okStatus);
+      await expectOk(await sendSigned(key, request, { headers }), okStatus, route.okContentType);
       const replay = await sendSigned(key, request, { headers });
       const body = await expectError(replay, 401, "unauthorized");
       expect(body.detail).toMatch(/already been used/);
@@ -199,6 +202,7 @@ export function runCommonRouteTests(route: RouteUnderTest): void {
         await expectOk(
           await sendWithKey(key.secret_key, request.method, request.path, request.body, request),
           okStatus,
+          route.okContentType,
         );
         const deleted = await sendSigned(user.hotkey, {
           method: "DELETE",

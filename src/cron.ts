@@ -10,7 +10,10 @@
  */
 import type { Config } from "./env.ts";
 import { buildReaperJob } from "./jobs/build-reaper.ts";
+import { exportInvocationsJob } from "./jobs/export-invocations.ts";
 import { metagraphSyncJob } from "./jobs/metagraph-sync.ts";
+import { paymentsJob } from "./jobs/payments.ts";
+import { scoresJob } from "./jobs/scores.ts";
 import { type Deps, RequestDeps } from "./lib/deps.ts";
 import { errorFields, type Logger } from "./lib/log.ts";
 import { withTimeout } from "./lib/time.ts";
@@ -34,7 +37,9 @@ export interface CronJob {
 const CLOSE_TIMEOUT_MS = 2_000;
 
 export const CRON_JOBS: Record<string, CronJob[]> = {
-  "* * * * *": [metagraphSyncJob, buildReaperJob],
+  "* * * * *": [metagraphSyncJob, buildReaperJob, paymentsJob],
+  "1 * * * *": [exportInvocationsJob],
+  "5 * * * *": [scoresJob],
 };
 
 export interface JobOutcome {

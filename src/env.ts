@@ -9,7 +9,7 @@
 import { z } from "zod";
 import type { BuildLog } from "../durable-objects/build-log.ts";
 import type { MinerHub } from "../durable-objects/miner-hub.ts";
-import { isSs58Address } from "./lib/signatures.ts";
+import { isSs58Address } from "./lib/sr25519.ts";
 
 /** A hostname such as `chutes.ai` or `localhost`. */
 const hostname = z
@@ -156,6 +156,23 @@ export const envSchema = z.object({
    * and replay-checked on every request.
    */
   REGISTRY_MINER_CACHE_S: z.coerce.number().int().min(0).max(300).default(30),
+  /**
+   * TAO/USD sources: the primary answers in Kraken's Ticker shape, the fallback in
+   * CoinGecko's simple-price shape (src/services/fmv.ts).
+   */
+  FMV_PRIMARY_URL: z.url({ protocol: /^https?$/ }).default("https://api.kraken.com/0/public/Ticker?pair=TAOUSD"),
+  FMV_FALLBACK_URL: z
+    .url({ protocol: /^https?$/ })
+    .default("https://api.coingecko.com/api/v3/simple/price?ids=bittensor&vs_currencies=usd"),
+  /** A price older than this is never used (payments wait instead). */
+  FMV_MAX_AGE_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
+  /** A price older than this is refreshed from the sources when next asked for. */
+  FMV_REFRESH_SECONDS: z.coerce.number().int().min(10).max(86_400).default(300),
+  /** Finalised blocks the payment watcher processes per run (every minute) at most. */
+  PAYMENT_BLOCKS_PER_RUN: z.coerce.number().int().min(1).max(1000).default(60),
+  /** Upstream's first-payment bonus (USD once, when credits reach the threshold); 0 turns it off, as HEAD did. */
+  FIRST_PAYMENT_BONUS_USD: z.coerce.number().min(0).max(10_000).default(0),
+  FIRST_PAYMENT_BONUS_THRESHOLD_USD: z.coerce.number().min(0).max(1_000_000).default(100),
   BUCKET: binding<R2Bucket>("BUCKET", "put"),
   MINER_HUB: binding<DurableObjectNamespace<MinerHub>>("MINER_HUB", "idFromName"),
   CHUTE_ROUTER: binding<DurableObjectNamespace>("CHUTE_ROUTER", "idFromName"),
@@ -200,6 +217,9 @@ export function parseConfig(env: unknown): Config {
   }
   if (deployed && config.CHAIN_MODE !== "rpc") {
     issues.push("CHAIN_MODE: must be rpc in production (file is the local dev chain)");
+  }
+  if (config.FMV_REFRESH_SECONDS > config.FMV_MAX_AGE_SECONDS) {
+    issues.push("FMV_REFRESH_SECONDS: must not exceed FMV_MAX_AGE_SECONDS");
   }
   if (config.CHAIN_MODE === "rpc" && !config.SUBTENSOR_URL) {
     issues.push("SUBTENSOR_URL: is required when CHAIN_MODE is rpc");

@@ -39,13 +39,15 @@ export function cronMatches(expression: string, date: Date): boolean {
 const OUTCOME_WAIT_MS = 5_000;
 
 /**
- * Runs one cron in the local Worker; answers miniflare's outcome (`ok`, `exception`, …),
+ * Runs one cron in the local Worker (as if scheduled at `scheduledTime`, default now);
+ * answers miniflare's outcome (`ok`, `exception`, …),
  * or `running` when none came within 5 s: after a run that used Postgres through the
  * local ws proxy, wrangler dev keeps the invocation open although the jobs are done
  * (their log lines say how they ended).
  */
-export async function triggerCron(workerPort: number, cron: string): Promise<string> {
-  const url = `http://127.0.0.1:${workerPort}/cdn-cgi/local/scheduled?cron=${encodeURIComponent(cron)}`;
+export async function triggerCron(workerPort: number, cron: string, scheduledTime?: Date): Promise<string> {
+  const time = scheduledTime ? `&time=${scheduledTime.getTime()}` : "";
+  const url = `http://127.0.0.1:${workerPort}/cdn-cgi/local/scheduled?cron=${encodeURIComponent(cron)}${time}`;
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(OUTCOME_WAIT_MS) });
     return (await res.text()).trim();

@@ -8,6 +8,7 @@
  *   embedded twin.
  * - The dev chain (`CHAIN_MODE=file`) over the metagraph document at `metagraphFile`,
  *   created from infra/dev/metagraph.json when missing, with the dev validator's seed.
+ * - The dev TAO price feed, standing in for the exchanges the Worker prices TAO with.
  *
  * The result is exactly the set of variables the Worker reads (`workerVars`).
  */
@@ -18,6 +19,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type DevChain, startDevChain } from "./dev-chain.ts";
 import { applyMigrations, createScratchDatabase, type RunningPostgres, startEmbeddedPostgres } from "./postgres.ts";
+import { type PriceFeed, startPriceFeed } from "./price-feed.ts";
 import { memoryBackend, redisBackend, startUpstashAdapter, type UpstashAdapter } from "./upstash-adapter.ts";
 import { startWsProxy, type WsProxy } from "./ws-proxy.ts";
 
@@ -35,7 +37,7 @@ export interface LocalServicesOptions {
   /** Called when the dev chain's metagraph changes through its API. */
   onChainChange?: () => Promise<string>;
   /** Fixed ports (0 or absent: any free port). */
-  ports?: { postgres?: number; wsProxy?: number; redisRest?: number; devChain?: number };
+  ports?: { postgres?: number; wsProxy?: number; redisRest?: number; devChain?: number; priceFeed?: number };
   log?: (message: string) => void;
 }
 
@@ -52,6 +54,8 @@ export interface LocalServices {
   redis: { kind: "redis" | "memory"; restUrl: string; token: string };
   wsProxy: string;
   chain: { url: string; metagraphFile: string };
+  /** The dev TAO price feed (infra/dev/price-feed.ts). */
+  priceFeed: string;
   /** The Worker's variables that point it at these services. */
   workerVars: Record<string, string>;
   stop(): Promise<void>;
@@ -106,11 +110,16 @@ export async function startLocalServices(options: LocalServicesOptions): Promise
     stack.push(() => chain.close());
     log(`chain: dev chain at ${chain.url} over ${options.metagraphFile}`);
 
+    const feed: PriceFeed = await startPriceFeed({ port: options.ports?.priceFeed });
+    stack.push(() => feed.close());
+    log(`prices: dev TAO price feed at ${feed.url}`);
+
     return {
       postgres: { kind, url: postgres.url },
       redis: { kind: adapter.backend.kind, restUrl: adapter.url, token },
       wsProxy: proxy.address,
       chain: { url: chain.url, metagraphFile: options.metagraphFile },
+      priceFeed: feed.url,
       workerVars: {
         DATABASE_URL: postgres.url,
         LOCAL_WSPROXY: proxy.address,
@@ -118,6 +127,8 @@ export async function startLocalServices(options: LocalServicesOptions): Promise
         UPSTASH_REDIS_REST_TOKEN: token,
         CHAIN_FILE_URL: chain.url,
         VALIDATOR_HOTKEY_SEED: DEV_VALIDATOR_SEED,
+        FMV_PRIMARY_URL: feed.primaryUrl,
+        FMV_FALLBACK_URL: feed.fallbackUrl,
       },
       stop,
     };

@@ -19,10 +19,11 @@
  *
  * It prints the URLs once `/ping` answers, and Ctrl-C (or SIGTERM) stops every child.
  * Environment: PORT (8787), DATABASE_URL, REDIS_URL, PGLITE_DIR, WRANGLER_STATE_DIR,
- * DEV_METAGRAPH_FILE, PG_PORT / WS_PROXY_PORT / REDIS_REST_PORT / DEV_CHAIN_PORT (fixed
- * ports for the local services), GPU_AGENT_HEALTH_PORT (the agent's /healthz and
- * /metrics; any free port by default), REGISTRY_PORT (the local registry origin),
- * REGISTRY_DIR and BUILDAH_DIR (their storage).
+ * DEV_METAGRAPH_FILE, PG_PORT / WS_PROXY_PORT / REDIS_REST_PORT / DEV_CHAIN_PORT /
+ * PRICE_FEED_PORT (fixed ports for the local services), DEV_TAO_PRICE (the dev price feed's
+ * TAO/USD, 400), GPU_AGENT_HEALTH_PORT (the agent's /healthz and /metrics; any free port by
+ * default), REGISTRY_PORT (the local registry origin), REGISTRY_DIR and BUILDAH_DIR (their
+ * storage).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -133,6 +134,7 @@ async function main(): Promise<void> {
         wsProxy: envPort("WS_PROXY_PORT"),
         redisRest: envPort("REDIS_REST_PORT"),
         devChain: envPort("DEV_CHAIN_PORT"),
+        priceFeed: envPort("PRICE_FEED_PORT"),
       },
       log,
     });
@@ -222,6 +224,7 @@ async function main(): Promise<void> {
         `  events     ws://events.localhost:${port}/`,
         `  registry   http://registry.localhost:${port}`,
         `  dev chain  ${services.chain.url}   (metagraph: ${services.chain.metagraphFile})`,
+        `  TAO price  ${services.priceFeed}   (dev feed; POST /price {"usd": …} to change it)`,
         `  chutes     http://{slug}.localhost:${port}/…`,
         `  GPU agent  CPU mode, ${agent.healthUrl} (and /metrics)`,
         builds,

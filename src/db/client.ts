@@ -10,12 +10,12 @@
  * Locally, `LOCAL_WSPROXY` points the same driver at infra/dev/ws-proxy.ts, which pipes
  * to a real Postgres (or PGlite); production talks to Neon directly.
  */
-import { neonConfig, Pool } from "@neondatabase/serverless";
+import { neonConfig, Pool, type PoolClient } from "@neondatabase/serverless";
 import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
 import type { Config } from "../env.ts";
 import * as schema from "./schema.ts";
 
-export type Database = NeonDatabase<typeof schema>;
+export type Database = NeonDatabase<typeof schema> & { $client: Pool };
 
 export interface DatabaseHandle {
   db: Database;
@@ -45,4 +45,28 @@ export function openDatabase(config: Pick<Config, "DATABASE_URL" | "LOCAL_WSPROX
     db: drizzle({ client: pool, schema }),
     close: () => pool.end(),
   };
+}
+
+export interface Connection {
+  /** drizzle over this one connection: its transactions are the connection's. */
+  db: NeonDatabase<typeof schema>;
+  /** The same connection, for array-mode reads and cursors (src/db/cursor.ts). */
+  client: PoolClient;
+}
+
+/**
+ * Runs `fn` on one connection checked out of the pool (a cursor and the statements around
+ * it must share one), released afterwards; a connection `fn` failed on is discarded.
+ */
+export async function withConnection<T>(db: Database, fn: (connection: Connection) => Promise<T>): Promise<T> {
+  const client = await db.$client.connect();
+  let failure: Error | undefined;
+  try {
+    return await fn({ db: drizzle({ client, schema }), client });
+  } catch (error) {
+    failure = error instanceof Error ? error : new Error(String(error));
+    throw error;
+  } finally {
+    client.release(failure);
+  }
 }

@@ -489,13 +489,18 @@ export const PAYMENT_PURPOSES = ["credits", "developer"] as const;
 export const payments = pgTable(
   "payments",
   {
-    /** uuid5(NAMESPACE_OID, "{block}:{to}:{from}:{amount_rao}"), as upstream. */
+    /**
+     * uuid5(NAMESPACE_OID, "{block}:{extrinsic_index}:{event_index}"): one per transfer
+     * event. Upstream's "{block}:{to}:{from}:{amount}" merged two equal transfers of one
+     * block into one credit.
+     */
     paymentId: text("payment_id").primaryKey(),
     userId: text("user_id")
       .notNull()
       .references(() => users.userId),
     block: bigint("block", { mode: "number" }).notNull(),
     blockHash: text("block_hash").notNull(),
+    /** -1 for a transfer made outside any extrinsic (a runtime hook). */
     extrinsicIndex: integer("extrinsic_index").notNull(),
     eventIndex: integer("event_index").notNull(),
     fromAddress: text("from_address").notNull(),
@@ -544,6 +549,8 @@ export const exportManifests = pgTable("export_manifests", {
   csvKey: text("csv_key").notNull(),
   manifestKey: text("manifest_key").notNull(),
   rowCount: integer("row_count").notNull(),
+  /** Size of the CSV object in bytes. */
+  byteLength: bigint("byte_length", { mode: "number" }).notNull(),
   sha256: text("sha256").notNull(),
   merkleRoot: text("merkle_root").notNull(),
   signerHotkey: text("signer_hotkey").notNull(),
@@ -551,18 +558,29 @@ export const exportManifests = pgTable("export_manifests", {
   createdAt: createdAt(),
 });
 
+export const SCORE_OUTCOMES = ["submitted", "recorded", "skipped", "failed"] as const;
+
 /** A scoring run over a window of invocations, and what it submitted on chain. */
-export const scoreRuns = pgTable("score_runs", {
-  runId: text("run_id").primaryKey(),
-  windowStart: timestamp("window_start", { withTimezone: true }).notNull(),
-  windowEnd: timestamp("window_end", { withTimezone: true }).notNull(),
-  /** The export manifests (hour → sha256) the run was computed from. */
-  exportHashes: jsonb("export_hashes").notNull(),
-  submitted: boolean("submitted").notNull().default(false),
-  submission: jsonb("submission"),
-  error: text("error"),
-  createdAt: createdAt(),
-});
+export const scoreRuns = pgTable(
+  "score_runs",
+  {
+    runId: text("run_id").primaryKey(),
+    netuid: integer("netuid").notNull(),
+    windowStart: timestamp("window_start", { withTimezone: true }).notNull(),
+    windowEnd: timestamp("window_end", { withTimezone: true }).notNull(),
+    /** The export manifests (hour → sha256) the run was computed from. */
+    exportHashes: jsonb("export_hashes").notNull(),
+    /** Whether weights went to the chain (rpc) or were recorded (the dev chain). */
+    submitted: boolean("submitted").notNull().default(false),
+    /** `submitted` (rpc), `recorded` (file), `skipped` (too soon, nothing to weigh, …) or `failed`. */
+    outcome: text("outcome", { enum: SCORE_OUTCOMES }).notNull(),
+    submission: jsonb("submission"),
+    /** Why the weights were skipped or failed. */
+    error: text("error"),
+    createdAt: createdAt(),
+  },
+  (t) => [index("score_runs_netuid_created_idx").on(t.netuid, t.createdAt)],
+);
 
 export const minerScores = pgTable(
   "miner_scores",

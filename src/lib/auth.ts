@@ -36,6 +36,7 @@ import {
   resolveApiKey,
   type ScopeRequirement,
 } from "../services/api-keys.ts";
+import { currentPrice } from "../services/fmv.ts";
 import { isRegisteredMiner } from "../services/metagraph.ts";
 import { type AuthUser, authUserByHotkey, developerDepositStatus } from "../services/users.ts";
 import { sha256Hex } from "./crypto.ts";
@@ -231,11 +232,12 @@ export const ensureDeveloper: MiddlewareHandler<AuthEnv> = createMiddleware<Auth
     const status = await developerDepositStatus(c.var.deps.db, c.var.auth.user.userId);
     if (!status) throw unauthorized("This account no longer exists.");
     const remaining = Math.max(0, required - status.depositedUsd);
+    const price = await currentPrice(c.var.deps);
     throw new ApiError(
       "developer_deposit_required",
       `You do not have developer permissions. To get them, deposit $${remaining.toFixed(2)} USD worth of TAO ` +
-        `(of the $${required} developer deposit) to your developer deposit address: ${status.developerPaymentAddress}. ` +
-        "No TAO estimate is available yet.",
+        `(${price ? `currently ~${(remaining / price.usd).toFixed(4)} TAO` : "no TAO price is available right now"}; ` +
+        `of the $${required} developer deposit) to your developer deposit address: ${status.developerPaymentAddress}.`,
     );
   }
   await next();

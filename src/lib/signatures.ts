@@ -12,15 +12,12 @@
  * miners later: a miner route checks the returned hotkey against the metagraph and needs
  * no user row). It knows nothing of Hono; src/lib/auth.ts wraps it for routes.
  *
- * polkadot's WASM cannot load in workerd and `cryptoWaitReady()` must never be called
- * there: the deep imports below are the pure-JS paths (@scure/sr25519).
+ * The key and signature primitives are in src/lib/sr25519.ts.
  */
-import { decodeAddress } from "@polkadot/util-crypto/address";
-import { sr25519Verify } from "@polkadot/util-crypto/sr25519";
-import { utf8 } from "./bytes.ts";
 import { hexToBytes, sha256Hex } from "./crypto.ts";
 import { ApiError } from "./errors.ts";
 import type { Redis } from "./redis.ts";
+import { ss58PublicKey, verifySr25519 } from "./sr25519.ts";
 
 /** How far a nonce may be from the server's clock, either way (upstream: 600 s). */
 export const SIGNATURE_WINDOW_SECONDS = 600;
@@ -30,40 +27,6 @@ export const NONCE_HEADER = "x-chutes-nonce";
 export const SIGNATURE_HEADER = "x-chutes-signature";
 /** Sent by the CLI with its configured user id; checked against the signer when present. */
 export const USER_ID_HEADER = "x-chutes-userid";
-
-/** The 32-byte public key of an ss58 address (any network prefix), or null if invalid. */
-export function ss58PublicKey(address: string): Uint8Array | null {
-  if (!/^[1-9A-HJ-NP-Za-km-z]{46,50}$/.test(address)) return null;
-  try {
-    const key = decodeAddress(address);
-    return key.length === 32 ? key : null;
-  } catch {
-    return null;
-  }
-}
-
-export function isSs58Address(address: string): boolean {
-  return ss58PublicKey(address) !== null;
-}
-
-/**
- * True when `signatureHex` is an sr25519 signature by `publicKey` of `message`, or of
- * `<Bytes>{message}</Bytes>` (how polkadot.js browser extensions wrap what they sign;
- * substrate-interface accepts both).
- */
-export function verifySr25519(message: string, signatureHex: string, publicKey: Uint8Array): boolean {
-  const signature = hexToBytes(signatureHex);
-  if (signature?.length !== 64) return false;
-  const attempt = (text: string) => {
-    try {
-      return sr25519Verify(utf8(text), signature, publicKey);
-    } catch {
-      // Malformed points or a missing schnorrkel marker: not a valid signature.
-      return false;
-    }
-  };
-  return attempt(message) || attempt(`<Bytes>${message}</Bytes>`);
-}
 
 /** The string a hotkey signs for a request: `{hotkey}:{nonce}:{purpose or body sha256}`. */
 export function hotkeyMessage(hotkey: string, nonce: string, payload: string): string {

@@ -10,7 +10,8 @@ import type { Database } from "../db/client.ts";
 import { type AuthEnv, requireUser, verifyHotkeySignature } from "../lib/auth.ts";
 import { ApiError } from "../lib/errors.ts";
 import { permissionNames } from "../lib/permissions.ts";
-import { checkSignature, hotkeyHeaders, ss58PublicKey, verifySr25519 } from "../lib/signatures.ts";
+import { checkSignature, hotkeyHeaders } from "../lib/signatures.ts";
+import { ss58PublicKey, verifySr25519 } from "../lib/sr25519.ts";
 import { jsonBody, queryParams } from "../lib/validation.ts";
 import { fingerprintBody, linkQuery, registerBody } from "../schemas/users.ts";
 import {

@@ -2,7 +2,7 @@
  * @module Zod schemas shared by several resources.
  */
 import { z } from "zod";
-import { isSs58Address } from "../lib/signatures.ts";
+import { isSs58Address } from "../lib/sr25519.ts";
 
 export const ss58Address = z.string().trim().refine(isSs58Address, { message: "must be an ss58 address" });
 

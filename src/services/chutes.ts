@@ -178,7 +178,11 @@ async function retireInstances(tx: AnyDatabase, chuteId: string, reason: string)
 }
 
 /** Tries slugs until one is free: the base, then suffixed ones. */
-async function insertWithFreeSlug(tx: Database, values: typeof chutes.$inferInsert, base: string): Promise<ChuteRow> {
+async function insertWithFreeSlug(
+  tx: AnyDatabase,
+  values: typeof chutes.$inferInsert,
+  base: string,
+): Promise<ChuteRow> {
   for (let attempt = 0; ; attempt++) {
     const slug = attempt === 0 && usableSlug(base) ? base : withSuffix(base);
     try {

@@ -12,6 +12,7 @@ import { and, eq, ne, or, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { redactedDatabaseError, uniqueViolation } from "../db/errors.ts";
 import { balances, payments, users, wallets } from "../db/schema.ts";
+import type { AnyDatabase } from "../db/types.ts";
 import { toHex, utf8 } from "../lib/bytes.ts";
 import { randomAlphanumeric } from "../lib/crypto.ts";
 import { uuid5 } from "../lib/ids.ts";
@@ -226,14 +227,15 @@ export interface DeveloperDepositStatus {
   depositedUsd: number;
 }
 
-export async function developerDepositStatus(db: Database, userId: string): Promise<DeveloperDepositStatus | null> {
+export async function developerDepositStatus(db: AnyDatabase, userId: string): Promise<DeveloperDepositStatus | null> {
   const [row] = await db
     .select({
       developerPaymentAddress: users.developerPaymentAddress,
-      depositedUsd: sql<string>`(select coalesce(sum(${payments.usdAmount}), 0)::text from ${payments}
-        where ${payments.userId} = ${users.userId} and ${payments.purpose} = 'developer')`,
+      depositedUsd: sql<string>`coalesce(sum(${payments.usdAmount}), 0)::text`,
     })
     .from(users)
-    .where(eq(users.userId, userId));
+    .leftJoin(payments, and(eq(payments.userId, users.userId), eq(payments.purpose, "developer")))
+    .where(eq(users.userId, userId))
+    .groupBy(users.userId, users.developerPaymentAddress);
   return row ? { developerPaymentAddress: row.developerPaymentAddress, depositedUsd: Number(row.depositedUsd) } : null;
 }

@@ -62,7 +62,7 @@ describe("the chutes CLI, scripted", () => {
 
     const deposit = await hostRequest(base, API, "/developer_deposit");
     expect(deposit.status).toBe(200);
-    expect(json(deposit)).toMatchObject({ usd: expect.any(Number), tao_estimate: null });
+    expect(json(deposit)).toMatchObject({ usd: expect.any(Number), tao_estimate: expect.any(Number) });
   });
 
   it("chutes keys create --name cli-key --images --action read", async () => {

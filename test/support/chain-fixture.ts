@@ -3,6 +3,7 @@
  * tests (Node and workerd) and the global setup that starts the fake subtensor node for
  * the workers lane. No Node imports: workerd tests import it too.
  */
+import { encodeAddress } from "@polkadot/util-crypto/address/encode";
 
 export interface FakeAxon {
   block: number;
@@ -63,6 +64,8 @@ export const VALIDATOR_SEED = seed(1);
 
 /** The netuid the workers lane's fake node serves (unused by every other test). */
 export const WORKERS_RPC_NETUID = 3071;
+/** A second subnet on that node with the same neurons, for the weight setter's tests alone. */
+export const WORKERS_SCORING_NETUID = 3072;
 
 /** uid 0: the validator; uid 1: served axon, large stake; uid 2: no axon, zero stake; uid 3: IPv6. */
 export function fixtureNeurons(): FakeNeuron[] {
@@ -111,9 +114,20 @@ export function fixtureNeurons(): FakeNeuron[] {
 
 export const FIXTURE_HEAD = 1000;
 
-export function fixtureChain(netuid: number): FakeSubtensorOptions {
+/**
+ * A user's payment and developer-deposit addresses that the fixture chain pays: two
+ * equal 2 TAO credits in block 996, a 1 TAO developer deposit in 997, and 5 TAO in the
+ * head block 1000, which is not final (the payment tests of the workers lane).
+ */
+export const PAYEES = {
+  credits: encodeAddress(new Uint8Array(32).fill(0x51), 42),
+  developer: encodeAddress(new Uint8Array(32).fill(0x52), 42),
+};
+
+/** The fixture chain, with the fixture neurons on each netuid given. */
+export function fixtureChain(...netuids: number[]): FakeSubtensorOptions {
   return {
-    subnets: { [netuid]: fixtureNeurons() },
+    subnets: Object.fromEntries(netuids.map((netuid) => [netuid, fixtureNeurons()])),
     head: FIXTURE_HEAD,
     finalityLag: 2,
     transfers: {
@@ -121,8 +135,16 @@ export function fixtureChain(netuid: number): FakeSubtensorOptions {
         { from: KEYS.minerA, to: KEYS.coldkey, amountRao: 2_500_000_000n },
         { from: KEYS.minerB, to: KEYS.validatorColdkey, amountRao: 18_446_744_073_709_551_615n },
       ],
-      [FIXTURE_HEAD]: [{ from: KEYS.minerA, to: KEYS.coldkey, amountRao: 7n }],
+      996: [
+        { from: KEYS.minerA, to: PAYEES.credits, amountRao: 2_000_000_000n },
+        { from: KEYS.minerA, to: PAYEES.credits, amountRao: 2_000_000_000n },
+      ],
+      997: [{ from: KEYS.minerC, to: PAYEES.developer, amountRao: 1_000_000_000n }],
+      [FIXTURE_HEAD]: [
+        { from: KEYS.minerA, to: KEYS.coldkey, amountRao: 7n },
+        { from: KEYS.minerB, to: PAYEES.credits, amountRao: 5_000_000_000n },
+      ],
     },
-    weightsRateLimit: { [netuid]: 100 },
+    weightsRateLimit: Object.fromEntries(netuids.map((netuid) => [netuid, 100])),
   };
 }

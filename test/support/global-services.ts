@@ -13,7 +13,7 @@ import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { onPath, startLocalRegistry } from "../../infra/dev/registry.ts";
 import { startLocalServices } from "../../infra/dev/services.ts";
-import { fixtureChain, WORKERS_RPC_NETUID } from "./chain-fixture.ts";
+import { fixtureChain, WORKERS_RPC_NETUID, WORKERS_SCORING_NETUID } from "./chain-fixture.ts";
 import { startFakeSubtensor } from "./fake-subtensor.ts";
 import "./provided.ts";
 
@@ -24,7 +24,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     redisUrl: process.env.REDIS_URL || undefined,
     metagraphFile: path.join(scratch, "metagraph.json"),
   });
-  const subtensor = await startFakeSubtensor(fixtureChain(WORKERS_RPC_NETUID));
+  const subtensor = await startFakeSubtensor(fixtureChain(WORKERS_RPC_NETUID, WORKERS_SCORING_NETUID));
   const registry = onPath("docker-registry")
     ? await startLocalRegistry({ dataDir: path.join(scratch, "registry") })
     : null;

@@ -21,6 +21,8 @@ export interface RunningPlatform {
   databaseUrl: string;
   /** Base URL of its dev chain (infra/dev/dev-chain.ts). */
   devChainUrl: string;
+  /** The launcher's process id (wrangler and workerd run below it). */
+  pid: number;
   /** Stops it with SIGINT; rejects if it does not stop cleanly. */
   stop(): Promise<void>;
 }
@@ -91,6 +93,7 @@ export async function startPlatform(
     url: `http://127.0.0.1:${port}`,
     databaseUrl,
     devChainUrl: `http://127.0.0.1:${devChainPort}`,
+    pid: child.pid ?? 0,
     async stop() {
       const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
       child.kill("SIGINT");

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { hotkeyMessage, isSs58Address, ss58PublicKey, verifySr25519 } from "../../src/lib/signatures.ts";
+import { hotkeyMessage } from "../../src/lib/signatures.ts";
+import { isSs58Address, ss58PublicKey, verifySr25519 } from "../../src/lib/sr25519.ts";
 import { hotkeyFromSeed, pythonJsonDumps, randomHotkey, signText } from "../support/chutes-cli.ts";
 
 // The well-known development seed of //Alice (its address is public knowledge).

@@ -108,7 +108,7 @@ describe("ensureDeveloper (developer-deposit gate)", () => {
   it("asks a non-developer for what is left of the deposit, at their developer address (401)", async () => {
     const user = await registerUser();
     const body = await expectError(await signed(user.hotkey, build, GATED), 401, "developer_deposit_required");
-    expect(body.detail).toContain("$250.00 USD");
+    expect(body.detail).toContain("$250.00 USD worth of TAO (currently ~0.6250 TAO");
     expect(body.detail).toContain(user.developerPaymentAddress);
 
     const { db, close } = openDatabase(configFor(env));

@@ -85,7 +85,7 @@ describe("cron", () => {
     const netuid = 50_000 + Math.floor(Math.random() * 10_000);
     await expect(
       runCron({ CHAIN_MODE: "rpc", SUBTENSOR_URL: "http://127.0.0.1:9", NETUID: String(netuid) }),
-    ).rejects.toThrow(/metagraph-sync failed/);
+    ).rejects.toThrow(/metagraph-sync, payments failed/);
     expect(await subnetRows(netuid)).toEqual([]);
   });
 

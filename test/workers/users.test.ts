@@ -444,12 +444,12 @@ describe("POST /users/change_fingerprint", () => {
 });
 
 describe("GET /developer_deposit", () => {
-  it("answers unsigned with the configured deposit and no TAO estimate yet", async () => {
+  it("answers unsigned with the configured deposit and its TAO estimate at the current price", async () => {
     const res = await callHost(API_HOST, "/developer_deposit");
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({
       usd: config.DEVELOPER_DEPOSIT_USD,
-      tao_estimate: null,
+      tao_estimate: config.DEVELOPER_DEPOSIT_USD / 400,
       message: expect.any(String),
     });
     const ctx = createExecutionContext();
@@ -459,7 +459,8 @@ describe("GET /developer_deposit", () => {
       { ...env, DEVELOPER_DEPOSIT_USD: "250" },
       ctx,
     );
-    expect(await priced.json()).toMatchObject({ usd: 250, tao_estimate: null });
+    // The dev price feed quotes TAO at $400.
+    expect(await priced.json()).toMatchObject({ usd: 250, tao_estimate: 0.625 });
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * @module Small cryptographic helpers on WebCrypto: lenient hex input, SHA-256,
- * constant-time comparison and unbiased random strings. Web-standard APIs only, so the
+ * constant-time comparison, unbiased random strings and sealing secrets at rest with an
+ * app key (wallet mnemonics, instance session keys). Web-standard APIs only, so the
  * same code runs in workerd, in Node tests and in the Node-side tools.
  */
 import { fromHex, toHex, utf8 } from "./bytes.ts";
@@ -18,7 +19,7 @@ export function hexToBytes(hex: string): Uint8Array | null {
 /** SHA-256 of bytes or of a string's UTF-8, as lower-case hex. */
 export async function sha256Hex(data: Uint8Array | string): Promise<string> {
   const bytes = typeof data === "string" ? utf8(data) : data;
-  return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
+  return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>)));
 }
 
 /**
@@ -50,4 +51,45 @@ export function randomAlphanumeric(length: number): string {
     }
   }
   return out;
+}
+
+async function appKey(keyHex: string, usage: "encrypt" | "decrypt"): Promise<CryptoKey> {
+  const raw = hexToBytes(keyHex);
+  if (raw?.length !== 32) throw new TypeError("the sealing key must be 32 bytes of hex");
+  return crypto.subtle.importKey("raw", raw as Uint8Array<ArrayBuffer>, "AES-GCM", false, [usage]);
+}
+
+/**
+ * AES-256-GCM with a 32-byte app key → `v1:{iv hex}:{ciphertext and tag hex}`. The
+ * associated data binds the ciphertext to its row, so a sealed value copied elsewhere
+ * does not open.
+ */
+export async function sealSecret(plaintext: Uint8Array, keyHex: string, associatedData: Uint8Array): Promise<string> {
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const key = await appKey(keyHex, "encrypt");
+  const sealed = await crypto.subtle.encrypt(
+    { name: "AES-GCM", iv, additionalData: associatedData as Uint8Array<ArrayBuffer> },
+    key,
+    plaintext as Uint8Array<ArrayBuffer>,
+  );
+  return `v1:${toHex(iv)}:${toHex(new Uint8Array(sealed))}`;
+}
+
+/** Opens what `sealSecret` sealed; throws when the key, the context or the text is wrong. */
+export async function openSecret(sealed: string, keyHex: string, associatedData: Uint8Array): Promise<Uint8Array> {
+  const [version, iv, data] = sealed.split(":");
+  const ivBytes = iv ? hexToBytes(iv) : null;
+  const dataBytes = data ? hexToBytes(data) : null;
+  if (version !== "v1" || !ivBytes || !dataBytes) throw new TypeError("not a sealed secret");
+  const key = await appKey(keyHex, "decrypt");
+  const plain = await crypto.subtle.decrypt(
+    {
+      name: "AES-GCM",
+      iv: ivBytes as Uint8Array<ArrayBuffer>,
+      additionalData: associatedData as Uint8Array<ArrayBuffer>,
+    },
+    key,
+    dataBytes as Uint8Array<ArrayBuffer>,
+  );
+  return new Uint8Array(plain);
 }

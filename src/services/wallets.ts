@@ -19,8 +19,8 @@ import { encodeAddress } from "@polkadot/util-crypto/address";
 import { mnemonicGenerate, mnemonicToMiniSecret } from "@polkadot/util-crypto/mnemonic";
 import { sr25519PairFromSeed } from "@polkadot/util-crypto/sr25519";
 import { type SQL, sql } from "drizzle-orm";
-import { toHex, utf8 } from "../lib/bytes.ts";
-import { hexToBytes } from "../lib/crypto.ts";
+import { utf8 } from "../lib/bytes.ts";
+import { sealSecret } from "../lib/crypto.ts";
 
 /** The generic substrate network prefix that Bittensor addresses use. */
 export const SS58_PREFIX = 42;
@@ -48,22 +48,9 @@ export function walletAssociatedData(userId: string, purpose: WalletPurpose): Ui
   return utf8(`chutes-edge/wallet/${userId}/${purpose}`);
 }
 
-/** AES-256-GCM with `WALLET_KEY` → `v1:{iv hex}:{ciphertext and tag hex}`. */
-export async function sealMnemonic(
-  mnemonic: string,
-  walletKeyHex: string,
-  associatedData: Uint8Array,
-): Promise<string> {
-  const raw = hexToBytes(walletKeyHex);
-  if (raw?.length !== 32) throw new TypeError("WALLET_KEY must be 32 bytes of hex");
-  const key = await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt"]);
-  const iv = crypto.getRandomValues(new Uint8Array(12));
-  const sealed = await crypto.subtle.encrypt(
-    { name: "AES-GCM", iv, additionalData: associatedData },
-    key,
-    utf8(mnemonic),
-  );
-  return `v1:${toHex(iv)}:${toHex(new Uint8Array(sealed))}`;
+/** The first layer: `sealSecret` with `WALLET_KEY`. */
+export function sealMnemonic(mnemonic: string, walletKeyHex: string, associatedData: Uint8Array): Promise<string> {
+  return sealSecret(utf8(mnemonic), walletKeyHex, associatedData);
 }
 
 /** The second layer, as the SQL value to insert into `wallets.secret` (hex of the pgp message). */

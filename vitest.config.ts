@@ -20,6 +20,9 @@ export default defineConfig({
           name: "unit",
           include: ["test/unit/**/*.test.ts", "test/node/**/*.test.ts"],
           environment: "node",
+          // test/node spawns real processes (the agent, the verifier CLI); 5 s is too tight
+          // when the other lanes share the machine's two cores.
+          testTimeout: 20_000,
         },
       },
       {

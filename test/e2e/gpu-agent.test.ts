@@ -110,7 +110,9 @@ describe("an agent killed mid-job", () => {
     try {
       await db(async (deps) => {
         const smallPayload = { ...payload, seed: "987654321", profile: "small" };
-        const job = await enqueueGpuJob(deps, "prove", smallPayload, { leaseMs: 2000 });
+        // Short enough to lapse soon after the kill, long enough that the second agent's
+        // heartbeats keep it on a loaded two-core machine.
+        const job = await enqueueGpuJob(deps, "prove", smallPayload, { leaseMs: 6000 });
         const first = await spawnAgent(env);
         agents.push(first);
         await first.ready();

@@ -12,8 +12,8 @@ import { and, eq, gt, inArray, isNull, lt, sql } from "drizzle-orm";
 import { uniqueViolation } from "../db/errors.ts";
 import { chutes, instanceAudit, instanceNodes, instances, metagraphNodes } from "../db/schema.ts";
 import type { AnyDatabase } from "../db/types.ts";
-import { toHex, utf8 } from "../lib/bytes.ts";
 import { ApiError } from "../lib/errors.ts";
+import { pingMac, pingNonce } from "../lib/instance-envelope.ts";
 import { errorFields } from "../lib/log.ts";
 import { checkMinerHost } from "../lib/miner-hosts.ts";
 import { pingReplySchema } from "../schemas/miner-plane.ts";
@@ -292,21 +292,13 @@ export async function recordInstanceSuccess(deps: Pick<MinerPlaneDeps, "db">, in
     .where(and(eq(instances.instanceId, instanceId), gt(instances.consecutiveFailures, 0)));
 }
 
-/** The message an instance MACs for a ping (docs/protocols.md, "Instance protocol"). */
-export const pingMessage = (instanceId: string, nonce: string) => utf8(`chutes-edge/ping/${instanceId}/${nonce}`);
-
-export async function pingMac(sessionKey: Uint8Array, instanceId: string, nonce: string): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", sessionKey, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  return toHex(new Uint8Array(await crypto.subtle.sign("HMAC", key, pingMessage(instanceId, nonce))));
-}
-
 /** `POST /_ping` with a fresh nonce; ok only when the answer is the MAC under the session key. */
 export async function pingInstance(
   deps: Pick<MinerPlaneDeps, "config">,
   row: Pick<InstanceRow, "instanceId" | "host" | "port">,
   sessionKey: Uint8Array,
 ): Promise<{ ok: true } | { ok: false; reason: string }> {
-  const nonce = toHex(crypto.getRandomValues(new Uint8Array(16)));
+  const nonce = pingNonce();
   const reply = await callMiner(deps.config, {
     url: `${instanceBase(row)}/_ping`,
     body: { nonce },

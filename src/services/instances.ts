@@ -297,12 +297,13 @@ export async function pingInstance(
   deps: Pick<MinerPlaneDeps, "config">,
   row: Pick<InstanceRow, "instanceId" | "host" | "port">,
   sessionKey: Uint8Array,
+  timeoutMs = deps.config.MINER_CALL_TIMEOUT_MS,
 ): Promise<{ ok: true } | { ok: false; reason: string }> {
   const nonce = pingNonce();
   const reply = await callMiner(deps.config, {
     url: `${instanceBase(row)}/_ping`,
     body: { nonce },
-    timeoutMs: deps.config.MINER_CALL_TIMEOUT_MS,
+    timeoutMs,
   });
   if (!reply.ok) return reply;
   const parsed = replyJson(reply);
@@ -314,9 +315,10 @@ export async function pingInstance(
   return { ok: true };
 }
 
-/** How many instances one probe round pings, and how many at once. */
-export const PROBE_BATCH = 200;
+/** How many instances one probe round pings, how many at once, and how long each may take (fits the job's 50 s). */
+export const PROBE_BATCH = 100;
 export const PROBE_CONCURRENCY = 16;
+export const PROBE_TIMEOUT_MS = 5_000;
 
 /**
  * Periodic health probes: pings every routable instance (oldest-probed first would need a
@@ -341,7 +343,7 @@ export async function probeInstances(
         const key = row.sessionKey
           ? await openSessionKey(row.sessionKey, deps.config.WALLET_KEY, row.instanceId)
           : null;
-        outcome = key ? await pingInstance(deps, row, key) : { ok: false, reason: "no session key" };
+        outcome = key ? await pingInstance(deps, row, key, PROBE_TIMEOUT_MS) : { ok: false, reason: "no session key" };
       } catch (error) {
         outcome = { ok: false, reason: (error as Error).message };
       }

@@ -19,8 +19,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import WebSocket from "ws";
-import { chutes, images, metagraphNodes, users } from "../../src/db/schema.ts";
-import type { AnyDatabase } from "../../src/db/types.ts";
 import { cpuExecutor } from "../../src/gpu-proof/engine.ts";
 import { decryptWithProof, prove, resolve } from "../../src/gpu-proof/protocol.ts";
 import { fromHex } from "../../src/lib/bytes.ts";
@@ -28,9 +26,11 @@ import { sha256Hex } from "../../src/lib/crypto.ts";
 import { ss58PublicKey, verifySr25519 } from "../../src/lib/sr25519.ts";
 import type { DeviceRecord } from "../../src/schemas/gpu-proof.ts";
 import { type NodeArgs, proofChallengeSchema, wrappedKeySchema } from "../../src/schemas/miner-plane.ts";
-import { resolveNodeSelector } from "../../src/services/gpus.ts";
 import { cliHeaders, type TestHotkey } from "./chutes-cli.ts";
 import { type HostResponse, hostRequest } from "./http.ts";
+
+export { seedMinerAndChute } from "./miner-seed.ts";
+
 import { type SimInstance, type SimInstanceOptions, startSimInstance } from "./sim-instance.ts";
 
 export const API_HOST = "api.localhost";
@@ -309,52 +309,4 @@ export class SimMiner {
     await new Promise<void>((ok) => (this.#server ? this.#server.close(() => ok()) : ok()));
     this.#server?.closeAllConnections();
   }
-}
-
-/**
- * Seeds what a miner needs from the rest of the platform, straight into its database: the
- * hotkey as a manual metagraph entry (negative uid: the every-minute sync keeps it) and a
- * built image with a chute that runs on `gpus` H100-class GPUs.
- */
-export async function seedMinerAndChute(
-  db: AnyDatabase,
-  minerHotkey: string,
-  options: { gpus?: number; uid?: number } = {},
-): Promise<{ chuteId: string; version: string }> {
-  const suffix = crypto.randomUUID().slice(0, 8);
-  await db
-    .insert(metagraphNodes)
-    .values({ hotkey: minerHotkey, netuid: 64, nodeId: options.uid ?? -100, coldkey: minerHotkey, checksum: "sim" })
-    .onConflictDoNothing();
-  const userId = crypto.randomUUID();
-  await db.insert(users).values({
-    userId,
-    username: `simdev${suffix}`,
-    coldkey: minerHotkey,
-    fingerprintHash: `sim-${suffix}`,
-    paymentAddress: `sim-pay-${suffix}`,
-    developerPaymentAddress: `sim-dev-${suffix}`,
-  });
-  const imageId = crypto.randomUUID();
-  await db.insert(images).values({ imageId, userId, name: `simimage${suffix}`, tag: "0.1", status: "built" });
-  const resolved = resolveNodeSelector({
-    gpu_count: options.gpus ?? 1,
-    min_vram_gb_per_gpu: 80,
-    include: ["h100_sxm", "h200"],
-  });
-  if (!resolved.ok) throw new Error(resolved.message);
-  const chuteId = crypto.randomUUID();
-  const version = crypto.randomUUID();
-  await db.insert(chutes).values({
-    chuteId,
-    userId,
-    name: `simchute${suffix}`,
-    slug: `simdev${suffix}-simchute${suffix}`,
-    imageId,
-    cords: [],
-    nodeSelector: resolved.selector,
-    version,
-    chutesVersion: "0.2.14",
-  });
-  return { chuteId, version };
 }

@@ -131,17 +131,15 @@ async function main() {
     const keys = Array.from({ length: SOCKETS + 1 }, randomHotkey);
     const publisher = keys[SOCKETS] as TestHotkey;
     await withDatabase(platform.databaseUrl, (db) =>
-      db
-        .insert(metagraphNodes)
-        .values(
-          keys.map((key, i) => ({
-            hotkey: key.ss58,
-            netuid: 64,
-            nodeId: -10_000 - i,
-            coldkey: key.ss58,
-            checksum: "bench",
-          })),
-        ),
+      db.insert(metagraphNodes).values(
+        keys.map((key, i) => ({
+          hotkey: key.ss58,
+          netuid: 64,
+          nodeId: -10_000 - i,
+          coldkey: key.ss58,
+          checksum: "bench",
+        })),
+      ),
     );
     // Warm-up: the Worker, the hub and the DB pool are started.
     const warm = await connect(base, keys[0] as TestHotkey);

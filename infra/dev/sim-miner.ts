@@ -67,11 +67,12 @@ try {
   if (values.keep) {
     log("connected; printing new events until Ctrl-C");
     let seen = miner.frames.length;
-    setInterval(() => {
+    const printer = setInterval(() => {
       for (const frame of miner.frames.slice(seen)) log(`event: ${JSON.stringify(frame)}`);
       seen = miner.frames.length;
     }, 500);
     await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
+    clearInterval(printer);
   } else {
     await miner.call("DELETE", `/instances/${chuteId}/${instanceId}`, { purpose: "instances" });
     for (const device of miner.devices) await miner.call("DELETE", `/nodes/${device.uuid}`, { purpose: "nodes" });

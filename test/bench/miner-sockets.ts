@@ -11,7 +11,9 @@
  *   `node_deleted` event to every miner; latency per socket = DELETE sent → frame received,
  *   p50/p99 over `BENCH_BROADCASTS` (default 20) broadcasts, and the spread (first to last
  *   socket) per broadcast. Baseline in the same run: the same broadcasts with 1 socket;
- * - memory: RSS of the workerd processes before the sockets and with all of them open.
+ * - memory: RSS of the workerd processes before the sockets, with all of them open, and
+ *   after closing them (what stays is the isolate's heap grown by the connect requests,
+ *   not per-socket state).
  */
 import { readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
@@ -170,6 +172,9 @@ async function main() {
     const rssOpen = workerdRssMiB(platform.pid);
     const fanout = await broadcasts(base, platform.databaseUrl, publisher, open);
     const rssAfter = workerdRssMiB(platform.pid);
+    for (const socket of open.splice(0)) socket.ws.close();
+    await new Promise((r) => setTimeout(r, 3000));
+    const rssClosed = workerdRssMiB(platform.pid);
 
     const p50b = percentile(baseline.latencies, 50);
     const p50 = percentile(fanout.latencies, 50);
@@ -187,7 +192,7 @@ async function main() {
       `fan-out spread (first → last socket) per broadcast: p50 ${ms(percentile(fanout.spreads, 50))}, max ${ms(Math.max(...fanout.spreads))}`,
     );
     console.log(
-      `workerd RSS: ${rssBefore.toFixed(0)} MiB before, ${rssOpen.toFixed(0)} MiB with ${SOCKETS} sockets (+${(((rssOpen - rssBefore) * 1024) / SOCKETS).toFixed(1)} KiB/socket), ${rssAfter.toFixed(0)} MiB after the broadcasts`,
+      `workerd RSS: ${rssBefore.toFixed(0)} MiB before, ${rssOpen.toFixed(0)} MiB with ${SOCKETS} sockets (+${(((rssOpen - rssBefore) * 1024) / SOCKETS).toFixed(1)} KiB/socket), ${rssAfter.toFixed(0)} MiB after the broadcasts, ${rssClosed.toFixed(0)} MiB 3 s after closing them all`,
     );
   } finally {
     for (const socket of open) socket.ws.terminate();

@@ -21,7 +21,7 @@ import { isRegisteredMiner } from "../../src/services/metagraph.ts";
 import { randomHotkey, type TestHotkey } from "../support/chutes-cli.ts";
 import { seedInstance, seedMinerAndChute, seedNodes } from "../support/miner-seed.ts";
 import { registerMiner, type SignedRequest, sendSigned } from "./accounts.ts";
-import { expectError } from "./helpers.ts";
+import { callHost, expectError } from "./helpers.ts";
 import { connectMiner, isEvent } from "./miners.ts";
 import { runCommonRouteTests } from "./route-security.ts";
 
@@ -194,6 +194,27 @@ for (const list of ["chutes", "images", "nodes", "instances", "metrics"]) {
     request: () => ({ method: "GET", path: `/miner/${list}/`, purpose: "miner" }),
   });
 }
+
+describe("public node routes", () => {
+  it("GET /nodes/supported lists upstream's table; GET /nodes/ counts verified GPUs, provisioned or idle", async () => {
+    const supported = (await (await callHost("api.localhost", "/nodes/supported")).json()) as Record<
+      string,
+      { processors: number; clock_rate: { base: number; boost: number } }
+    >;
+    expect(supported.h100_sxm).toMatchObject({ processors: 132, clock_rate: { base: 1590, boost: 1980 } });
+    const before = (await (await callHost("api.localhost", "/nodes/")).json()) as Record<
+      string,
+      { provisioned: number; idle: number }
+    >;
+    await minerWith({ instance: true });
+    await minerWith();
+    const key = await registerMiner();
+    await seedNodes(db, key.ss58, { status: "failed" });
+    const after = (await (await callHost("api.localhost", "/nodes/")).json()) as typeof before;
+    expect(after.h100_sxm?.provisioned).toBe((before.h100_sxm?.provisioned ?? 0) + 1);
+    expect(after.h100_sxm?.idle).toBe((before.h100_sxm?.idle ?? 0) + 1);
+  });
+});
 
 describe("POST /nodes/: validation, all or nothing", () => {
   let key: TestHotkey;

@@ -12,6 +12,7 @@ import type { Config } from "./env.ts";
 import { buildReaperJob } from "./jobs/build-reaper.ts";
 import { exportInvocationsJob } from "./jobs/export-invocations.ts";
 import { metagraphSyncJob } from "./jobs/metagraph-sync.ts";
+import { minerHealthJob } from "./jobs/miner-health.ts";
 import { paymentsJob } from "./jobs/payments.ts";
 import { scoresJob } from "./jobs/scores.ts";
 import { type Deps, RequestDeps } from "./lib/deps.ts";
@@ -37,7 +38,7 @@ export interface CronJob {
 const CLOSE_TIMEOUT_MS = 2_000;
 
 export const CRON_JOBS: Record<string, CronJob[]> = {
-  "* * * * *": [metagraphSyncJob, buildReaperJob, paymentsJob],
+  "* * * * *": [metagraphSyncJob, buildReaperJob, paymentsJob, minerHealthJob],
   "1 * * * *": [exportInvocationsJob],
   "5 * * * *": [scoresJob],
 };

@@ -9,6 +9,7 @@
 import { z } from "zod";
 import type { BuildLog } from "../durable-objects/build-log.ts";
 import type { MinerHub } from "../durable-objects/miner-hub.ts";
+import type { Verifier } from "../durable-objects/verifier.ts";
 import { isSs58Address } from "./lib/sr25519.ts";
 
 /** A hostname such as `chutes.ai` or `localhost`. */
@@ -173,6 +174,27 @@ export const envSchema = z.object({
   /** Upstream's first-payment bonus (USD once, when credits reach the threshold); 0 turns it off, as HEAD did. */
   FIRST_PAYMENT_BONUS_USD: z.coerce.number().min(0).max(10_000).default(0),
   FIRST_PAYMENT_BONUS_THRESHOLD_USD: z.coerce.number().min(0).max(1_000_000).default(100),
+  /**
+   * Miner hosts (node verification servers, instances) on loopback are accepted: local dev
+   * and tests only (refused in staging and production). Private, link-local and other
+   * non-public addresses are refused either way.
+   */
+  ALLOW_LOOPBACK_MINERS: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((value) => value === "true"),
+  /** DNS-over-HTTPS endpoint (JSON API) that resolves miner host names to check they are public. */
+  DOH_URL: z.url({ protocol: /^https$/ }).default("https://cloudflare-dns.com/dns-query"),
+  /**
+   * The GPU-proof profile nodes and instances are verified with (docs/gpu-proof.md §3):
+   * `full` in production; `tiny` for local dev and tests (the CPU agent proves it in ~0.3 s).
+   */
+  GPU_PROOF_PROFILE: z.enum(["tiny", "small", "full"]).default("full"),
+  /** Consecutive failed calls (invocations or health probes) after which an instance is removed. */
+  INSTANCE_FAILURE_LIMIT: z.coerce.number().int().min(1).max(1000).default(7),
+  /** Time limit of one validator → miner call that is not a proof (pings, exchanges wait longer). */
+  MINER_CALL_TIMEOUT_MS: z.coerce.number().int().min(1000).max(120_000).default(12_000),
+  VERIFIER: binding<DurableObjectNamespace<Verifier>>("VERIFIER", "idFromName"),
   BUCKET: binding<R2Bucket>("BUCKET", "put"),
   MINER_HUB: binding<DurableObjectNamespace<MinerHub>>("MINER_HUB", "idFromName"),
   CHUTE_ROUTER: binding<DurableObjectNamespace>("CHUTE_ROUTER", "idFromName"),
@@ -214,6 +236,12 @@ export function parseConfig(env: unknown): Config {
   }
   if (deployed && config.PG_KEY.toLowerCase() === DEVELOPMENT_PG_KEY) {
     issues.push("PG_KEY: is the public development key; set a secret one (wrangler secret put PG_KEY)");
+  }
+  if (deployed && config.ALLOW_LOOPBACK_MINERS) {
+    issues.push("ALLOW_LOOPBACK_MINERS: is a local development setting and must be false in production");
+  }
+  if (deployed && config.GPU_PROOF_PROFILE !== "full") {
+    issues.push("GPU_PROOF_PROFILE: must be full in production (tiny and small prove nothing about a GPU)");
   }
   if (deployed && config.CHAIN_MODE !== "rpc") {
     issues.push("CHAIN_MODE: must be rpc in production (file is the local dev chain)");

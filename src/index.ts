@@ -14,6 +14,7 @@ export { BuildLog } from "../durable-objects/build-log.ts";
 export { ChuteRouter } from "../durable-objects/chute-router.ts";
 export { EventsHub } from "../durable-objects/events-hub.ts";
 export { MinerHub } from "../durable-objects/miner-hub.ts";
+export { Verifier } from "../durable-objects/verifier.ts";
 
 export default {
   async fetch(request, env, ctx): Promise<Response> {

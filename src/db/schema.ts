@@ -313,11 +313,18 @@ export const nodes = pgTable(
     verificationHost: text("verification_host").notNull(),
     verificationPort: integer("verification_port").notNull(),
     status: text("status", { enum: NODE_STATUSES }).notNull().default("pending"),
+    /**
+     * `{hotkey}::{uuid}`: the verification this GPU was registered with (one per POST /nodes),
+     * which `GET /nodes/verification_status?task_id=` reports on.
+     */
+    verificationTask: text("verification_task"),
+    /** When the current verification began (a sweep fails one stuck past its limit). */
+    verificationStartedAt: timestamp("verification_started_at", { withTimezone: true }),
     verificationError: text("verification_error"),
     verifiedAt: timestamp("verified_at", { withTimezone: true }),
     createdAt: createdAt(),
   },
-  (t) => [index("nodes_miner_idx").on(t.minerHotkey)],
+  (t) => [index("nodes_miner_idx").on(t.minerHotkey), index("nodes_task_idx").on(t.verificationTask)],
 );
 
 export const instances = pgTable(

@@ -28,7 +28,8 @@ export interface MinerEventData {
   node_deleted: { node_id: string; miner_hotkey: string };
   instance_created: { instance_id: string; chute_id: string; miner_hotkey: string };
   instance_verified: { instance_id: string; miner_hotkey: string };
-  instance_deleted: { instance_id: string; chute_id: string; miner_hotkey: string };
+  /** `reason` (ours): why the validator removed it (`miner initialized` when the miner deleted it). */
+  instance_deleted: { instance_id: string; chute_id: string; miner_hotkey: string; reason?: string };
   bounty_change: { chute_id: string; bounty: number };
 }
 

@@ -191,7 +191,9 @@ export function runCommonRouteTests(route: RouteUnderTest): void {
     if (foreignRequest) {
       it("answers 404 for another user's object", async () => {
         const request = await foreignRequest(user, owner);
-        await expectError(await sendSigned(user.hotkey, request), 404, "not_found");
+        // Miner routes act as a registered miner; the object belongs to another one.
+        const key = actor === "miner" ? await registerMiner() : user.hotkey;
+        await expectError(await sendSigned(key, request), 404, "not_found");
       });
     }
 

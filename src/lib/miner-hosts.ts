@@ -38,7 +38,11 @@ function ipv4Problem(o: number[], allowLoopback: boolean): string | null {
   if (a === 169 && b === 254) return "a link-local address";
   if (a >= 224 && a <= 239) return "a multicast address";
   if (a >= 240) return "a reserved address";
-  if ((a === 192 && b === 0 && o[2] === 2) || (a === 198 && b === 51 && o[2] === 100) || (a === 203 && b === 0))
+  if (
+    (a === 192 && b === 0 && o[2] === 2) ||
+    (a === 198 && b === 51 && o[2] === 100) ||
+    (a === 203 && b === 0 && o[2] === 113)
+  )
     return "a documentation address";
   if (a === 198 && (b === 18 || b === 19)) return "a benchmarking address";
   return null;

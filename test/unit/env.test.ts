@@ -61,6 +61,24 @@ describe("configuration", () => {
     );
   });
 
+  it("keeps loopback miners and the CPU-sized proof profiles out of production", () => {
+    expect(parseConfig(valid)).toMatchObject({
+      ALLOW_LOOPBACK_MINERS: false,
+      GPU_PROOF_PROFILE: "full",
+      INSTANCE_FAILURE_LIMIT: 7,
+    });
+    expect(parseConfig({ ...valid, ALLOW_LOOPBACK_MINERS: "true" }).ALLOW_LOOPBACK_MINERS).toBe(true);
+    const production = {
+      ...valid,
+      ENVIRONMENT: "production",
+      CHAIN_MODE: "rpc",
+      SUBTENSOR_URL: "https://node.example",
+    };
+    expect(() => parseConfig({ ...production, ALLOW_LOOPBACK_MINERS: "true" })).toThrow(/ALLOW_LOOPBACK_MINERS/);
+    expect(() => parseConfig({ ...production, GPU_PROOF_PROFILE: "tiny" })).toThrow(/GPU_PROOF_PROFILE: must be full/);
+    expect(() => parseConfig({ ...valid, INSTANCE_FAILURE_LIMIT: "0" })).toThrow(/INSTANCE_FAILURE_LIMIT/);
+  });
+
   it("parses once per env object and remembers a failure", () => {
     const env = { ...valid };
     expect(configFor(env)).toBe(configFor(env));

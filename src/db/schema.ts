@@ -61,7 +61,9 @@ export const users = pgTable(
     updatedAt: updatedAt(),
   },
   (t) => [
-    uniqueIndex("users_username_key").on(t.username),
+    // Case-insensitive: usernames become slugs and registry repository names, which are
+    // lower case, so "Alice" and "alice" would otherwise share them.
+    uniqueIndex("users_username_key").on(sql`lower(${t.username})`),
     uniqueIndex("users_hotkey_key").on(t.hotkey),
     uniqueIndex("users_fingerprint_hash_key").on(t.fingerprintHash),
     uniqueIndex("users_payment_address_key").on(t.paymentAddress),

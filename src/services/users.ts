@@ -81,7 +81,7 @@ export async function registerUser(
   const taken = await db
     .select({ hotkey: users.hotkey, username: users.username })
     .from(users)
-    .where(or(eq(users.hotkey, input.hotkey), eq(users.username, input.username)));
+    .where(or(eq(users.hotkey, input.hotkey), sql`lower(${users.username}) = lower(${input.username})`));
   if (taken.some((row) => row.hotkey === input.hotkey)) return { ok: false, reason: "hotkey_taken" };
   if (taken.length > 0) return { ok: false, reason: "username_taken" };
 

@@ -143,6 +143,17 @@ describe("POST /users/register", () => {
     expect(await usersWithHotkey(hotkey.ss58)).toBe(0);
   });
 
+  it("treats usernames case-insensitively: they become slugs and registry names, which are lower case", async () => {
+    const user = await registerUser();
+    const hotkey = randomHotkey();
+    const shouted =
+      user.username.toUpperCase() === user.username ? user.username.toLowerCase() : user.username.toUpperCase();
+    expect(shouted).not.toBe(user.username);
+    const res = await register(hotkey, pythonJsonDumps({ username: shouted, coldkey: randomHotkey().ss58 }));
+    await expectError(res, 409, "conflict");
+    expect(await usersWithHotkey(hotkey.ss58)).toBe(0);
+  });
+
   it("gives one of two racing registrations of a username a 409 and the other an account", async () => {
     const username = uniqueName();
     const [a, b] = await Promise.all(

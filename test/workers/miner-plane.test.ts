@@ -15,9 +15,17 @@ import { instanceAudit, instances, nodes } from "../../src/db/schema.ts";
 import { configFor } from "../../src/env.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import type { NodeArgs } from "../../src/schemas/miner-plane.ts";
+import { sealSessionKey } from "../../src/services/instance-keys.ts";
 import { refreshChuteRouter } from "../../src/services/instance-routing.ts";
-import { recordInstanceFailure, recordInstanceSuccess } from "../../src/services/instances.ts";
+import {
+  PROBE_BATCH,
+  probeInstances,
+  recordInstanceFailure,
+  recordInstanceSuccess,
+  sweepStuckInstances,
+} from "../../src/services/instances.ts";
 import { isRegisteredMiner } from "../../src/services/metagraph.ts";
+import { sweepStuckNodes, VERIFICATION_LIMIT_MS } from "../../src/services/nodes.ts";
 import { randomHotkey, type TestHotkey } from "../support/chutes-cli.ts";
 import { seedInstance, seedMinerAndChute, seedNodes } from "../support/miner-seed.ts";
 import { registerMiner, type SignedRequest, sendSigned } from "./accounts.ts";
@@ -383,5 +391,53 @@ describe("consecutive failures", () => {
     expect(event.data?.reason).toMatch(/consecutive failures/);
     expect((await router().snapshot()).map((s) => s.instanceId)).not.toContain(instanceId);
     socket.ws.close();
+  });
+});
+
+describe("nothing stays stuck: sweeps and health probes", () => {
+  const at = (offsetMs: number) => ({
+    db,
+    config,
+    log: createLogger("error"),
+    now: () => new Date(Date.now() + offsetMs),
+  });
+
+  it("fails GPUs still verifying after the limit, and only those", async () => {
+    const key = await registerMiner();
+    const [stuck = ""] = await seedNodes(db, key.ss58, { status: "verifying" });
+    expect(await sweepStuckNodes(at(VERIFICATION_LIMIT_MS - 60_000))).toBe(0);
+    expect(await sweepStuckNodes(at(VERIFICATION_LIMIT_MS + 60_000))).toBeGreaterThanOrEqual(1);
+    const [row] = await db.select().from(nodes).where(eq(nodes.uuid, stuck));
+    expect(row).toMatchObject({ status: "failed", verificationError: expect.stringMatching(/did not finish in time/) });
+  });
+
+  it("removes an instance whose verification never finished, with the reason", async () => {
+    const key = await registerMiner();
+    const [uuid = ""] = await seedNodes(db, key.ss58);
+    const id = await seedInstance(db, { ...chute, minerHotkey: key.ss58, nodeIds: [uuid], verified: false });
+    await db.update(instances).set({ active: true }).where(eq(instances.instanceId, id));
+    expect(await sweepStuckInstances(at(0), VERIFICATION_LIMIT_MS)).toBe(0);
+    expect(await sweepStuckInstances(at(VERIFICATION_LIMIT_MS + 60_000), VERIFICATION_LIMIT_MS)).toBeGreaterThanOrEqual(
+      1,
+    );
+    const [audit] = await db.select().from(instanceAudit).where(eq(instanceAudit.instanceId, id));
+    expect(audit?.deletionReason).toBe("verification did not finish in time");
+  });
+
+  it("a probe of an instance that does not answer counts a failure", async () => {
+    const key = await registerMiner();
+    const [uuid = ""] = await seedNodes(db, key.ss58);
+    // Port 9 (discard) on loopback: nothing listens, the ping fails at once.
+    const id = await seedInstance(db, { ...chute, minerHotkey: key.ss58, nodeIds: [uuid], port: 9 });
+    const sealed = await sealSessionKey(crypto.getRandomValues(new Uint8Array(32)), config.WALLET_KEY, id);
+    await db.update(instances).set({ sessionKey: sealed }).where(eq(instances.instanceId, id));
+    // One round probes up to PROBE_BATCH instances: this file seeds fewer, so ours is among them.
+    const routable = await db.select({ id: instances.instanceId }).from(instances).where(eq(instances.verified, true));
+    expect(routable.length).toBeLessThanOrEqual(PROBE_BATCH);
+    const round = await probeInstances(at(0));
+    expect(round.probed).toBeGreaterThanOrEqual(1);
+    expect(round.failed).toBeGreaterThanOrEqual(1);
+    const [row] = await db.select().from(instances).where(eq(instances.instanceId, id));
+    expect(row?.consecutiveFailures).toBe(1);
   });
 });

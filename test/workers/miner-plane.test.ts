@@ -6,10 +6,12 @@
  * its audit row, event and router refresh. The full verification flows run end to end in
  * test/e2e/miner-plane.test.ts (they need the GPU agent and a miner's servers).
  */
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChuteRouter } from "../../durable-objects/chute-router.ts";
+import { MAX_ATTEMPTS, type Verifier } from "../../durable-objects/verifier.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { instanceAudit, instances, nodes } from "../../src/db/schema.ts";
 import { configFor } from "../../src/env.ts";
@@ -439,5 +441,53 @@ describe("nothing stays stuck: sweeps and health probes", () => {
     expect(round.failed).toBeGreaterThanOrEqual(1);
     const [row] = await db.select().from(instances).where(eq(instances.instanceId, id));
     expect(row?.consecutiveFailures).toBe(1);
+  });
+});
+
+describe("the Verifier Durable Object", () => {
+  const verifier = (name: string) => {
+    const ns = config.VERIFIER as unknown as DurableObjectNamespace<Verifier>;
+    return ns.get(ns.idFromName(name));
+  };
+
+  /** The alarm set for "now" fires on its own: wait for the job to finish. */
+  const settled = async (stub: DurableObjectStub<Verifier>) => {
+    const until = Date.now() + 10_000;
+    for (;;) {
+      const job = await stub.job();
+      if (job?.state === "done" || Date.now() > until) return job;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  it("starts a verification once, however often it is asked", async () => {
+    // A task with nothing left to verify finishes at once (no agent needed).
+    const taskId = `nobody::${crypto.randomUUID()}`;
+    const stub = verifier(`nodes:${taskId}`);
+    expect(await stub.start("nodes", taskId)).toBe(true);
+    expect(await stub.start("nodes", taskId)).toBe(false);
+    expect(await settled(stub)).toMatchObject({
+      kind: "nodes",
+      id: taskId,
+      state: "done",
+      outcome: "none",
+      attempts: 1,
+    });
+    expect(await stub.start("nodes", taskId)).toBe(false);
+    expect(await runDurableObjectAlarm(stub)).toBe(false);
+  });
+
+  it("gives up after repeated interrupted runs, failing the GPUs with a reason", async () => {
+    const key = await registerMiner();
+    const taskId = `${key.ss58}::${crypto.randomUUID()}`;
+    const [uuid = ""] = await seedNodes(db, key.ss58, { status: "verifying", taskId });
+    const stub = verifier(`nodes:${taskId}`);
+    await runInDurableObject(stub, async (_instance: Verifier, state) => {
+      await state.storage.put("job", { kind: "nodes", id: taskId, attempts: MAX_ATTEMPTS, state: "running" });
+      await state.storage.setAlarm(Date.now());
+    });
+    expect(await settled(stub)).toMatchObject({ state: "done", outcome: "given up", attempts: MAX_ATTEMPTS + 1 });
+    const [row] = await db.select().from(nodes).where(eq(nodes.uuid, uuid));
+    expect(row).toMatchObject({ status: "failed", verificationError: expect.stringMatching(/interrupted 3 times/) });
   });
 });

@@ -6,13 +6,13 @@
  * (upstream-miner-protocol.md §3), answered with and without the trailing slash.
  */
 import { Hono } from "hono";
-import { requireMiner } from "../lib/auth.ts";
+import { type MinerEnv, requireMiner } from "../lib/auth.ts";
 import { jsonBody, pathParams, queryParams } from "../lib/validation.ts";
 import { nodeIdParam, registerNodesSchema, verificationStatusQuery } from "../schemas/miner-plane.ts";
 import { deleteNode, nodeInventory, registerNodes, supportedGpus, verificationStatus } from "../services/nodes.ts";
 import { planeDeps } from "./miner-plane.ts";
 
-export const nodesRoutes = new Hono<import("../lib/auth.ts").MinerEnv>()
+export const nodesRoutes = new Hono<MinerEnv>()
   .get("/nodes/supported", (c) => c.json(supportedGpus()))
   .get("/nodes", async (c) => c.json(await nodeInventory(c.var.deps.db)))
   .get("/nodes/", async (c) => c.json(await nodeInventory(c.var.deps.db)))

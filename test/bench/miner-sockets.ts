@@ -11,9 +11,9 @@
  *   `node_deleted` event to every miner; latency per socket = DELETE sent → frame received,
  *   p50/p99 over `BENCH_BROADCASTS` (default 20) broadcasts, and the spread (first to last
  *   socket) per broadcast. Baseline in the same run: the same broadcasts with 1 socket;
- * - memory: RSS of the workerd processes before the sockets, with all of them open, and
- *   after closing them (what stays is the isolate's heap grown by the connect requests,
- *   not per-socket state).
+ * - memory: RSS of the workerd processes at start; after as many signed miner requests as
+ *   there will be sockets (baseline: the heap the authentication path grows); with every
+ *   socket open; after the broadcasts; and after closing them all.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
@@ -80,6 +80,24 @@ async function connect(base: URL, key: TestHotkey): Promise<{ socket: Socket; ms
         received.set(frame.data.node_id, performance.now());
     });
   });
+}
+
+function signedGet(base: URL, key: TestHotkey, path: string): Promise<number> {
+  return cliHeaders(key, { purpose: "miner" }).then(
+    (headers) =>
+      new Promise((resolve, reject) => {
+        const req = http.request(
+          new URL(path, base),
+          { headers: { ...headers, host: `api.localhost:${base.port}` } },
+          (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on("error", reject);
+        req.end();
+      }),
+  );
 }
 
 function signedDelete(base: URL, key: TestHotkey, path: string): Promise<number> {
@@ -149,6 +167,20 @@ async function main() {
     await new Promise((r) => setTimeout(r, 500));
     const rssBefore = workerdRssMiB(platform.pid);
 
+    // Memory baseline: the same number of requests through the same authentication (a
+    // signed miner GET: signature, replay cache, metagraph lookup), without sockets.
+    let nextRequest = 0;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        for (let i = nextRequest++; i < SOCKETS; i = nextRequest++) {
+          const status = await signedGet(base, keys[i] as TestHotkey, "/miner/nodes/");
+          if (status !== 200) throw new Error(`GET /miner/nodes/: ${status}`);
+        }
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    const rssRequests = workerdRssMiB(platform.pid);
+
     // Baseline: one socket.
     const single = await connect(base, keys[0] as TestHotkey);
     const baseline = await broadcasts(base, platform.databaseUrl, publisher, [single.socket]);
@@ -192,7 +224,7 @@ async function main() {
       `fan-out spread (first → last socket) per broadcast: p50 ${ms(percentile(fanout.spreads, 50))}, max ${ms(Math.max(...fanout.spreads))}`,
     );
     console.log(
-      `workerd RSS: ${rssBefore.toFixed(0)} MiB before, ${rssOpen.toFixed(0)} MiB with ${SOCKETS} sockets (+${(((rssOpen - rssBefore) * 1024) / SOCKETS).toFixed(1)} KiB/socket), ${rssAfter.toFixed(0)} MiB after the broadcasts, ${rssClosed.toFixed(0)} MiB 3 s after closing them all`,
+      `workerd RSS: ${rssBefore.toFixed(0)} MiB at start, ${rssRequests.toFixed(0)} MiB after ${SOCKETS} signed requests (baseline), ${rssOpen.toFixed(0)} MiB with ${SOCKETS} sockets open (+${(((rssOpen - rssRequests) * 1024) / SOCKETS).toFixed(1)} KiB/socket over the baseline), ${rssAfter.toFixed(0)} MiB after the broadcasts, ${rssClosed.toFixed(0)} MiB 3 s after closing them all`,
     );
   } finally {
     for (const socket of open) socket.ws.terminate();

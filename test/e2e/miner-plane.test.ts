@@ -158,6 +158,20 @@ describe("the miner plane against npm start", () => {
     expect((await miner.announce(chuteId, instance.host, instance.port)).status).toBe(202);
   });
 
+  it("an instance that never answers its key exchange is removed once the exchange's time limit passes", async () => {
+    const { miner, chuteId } = await verifiedMiner();
+    const instance = await miner.startInstance({ unwrapKey: () => new Promise<Uint8Array>(() => {}) });
+    const instanceId = (await miner.announce(chuteId, instance.host, instance.port)).json<{ instance_id: string }>()
+      .instance_id;
+    const started = Date.now();
+    const { res } = await miner.activateUntilSettled(chuteId, instanceId, 100_000);
+    expect(res.status).toBe(404);
+    const event = await miner.waitEvent("instance_deleted", { instance_id: instanceId });
+    // The tiny profile's window (30 s) plus the 10 s allowance: not forever, not too soon.
+    expect(event.data?.reason).toMatch(/key exchange failed: .*did not answer within 40 s/);
+    expect(Date.now() - started).toBeGreaterThan(39_000);
+  }, 120_000);
+
   it("an instance that does not hold the key it was given fails the liveness ping and is removed", async () => {
     const { miner, chuteId } = await verifiedMiner();
     const instance = await miner.startInstance({

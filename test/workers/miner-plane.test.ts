@@ -6,22 +6,32 @@
  * its audit row, event and router refresh. The full verification flows run end to end in
  * test/e2e/miner-plane.test.ts (they need the GPU agent and a miner's servers).
  */
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChuteRouter } from "../../durable-objects/chute-router.ts";
+import { MAX_ATTEMPTS, type Verifier } from "../../durable-objects/verifier.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { instanceAudit, instances, nodes } from "../../src/db/schema.ts";
 import { configFor } from "../../src/env.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import type { NodeArgs } from "../../src/schemas/miner-plane.ts";
+import { sealSessionKey } from "../../src/services/instance-keys.ts";
 import { refreshChuteRouter } from "../../src/services/instance-routing.ts";
-import { recordInstanceFailure, recordInstanceSuccess } from "../../src/services/instances.ts";
+import {
+  PROBE_BATCH,
+  probeInstances,
+  recordInstanceFailure,
+  recordInstanceSuccess,
+  sweepStuckInstances,
+} from "../../src/services/instances.ts";
 import { isRegisteredMiner } from "../../src/services/metagraph.ts";
+import { sweepStuckNodes, VERIFICATION_LIMIT_MS } from "../../src/services/nodes.ts";
 import { randomHotkey, type TestHotkey } from "../support/chutes-cli.ts";
 import { seedInstance, seedMinerAndChute, seedNodes } from "../support/miner-seed.ts";
 import { registerMiner, type SignedRequest, sendSigned } from "./accounts.ts";
-import { expectError } from "./helpers.ts";
+import { callHost, expectError } from "./helpers.ts";
 import { connectMiner, isEvent } from "./miners.ts";
 import { runCommonRouteTests } from "./route-security.ts";
 
@@ -195,6 +205,27 @@ for (const list of ["chutes", "images", "nodes", "instances", "metrics"]) {
   });
 }
 
+describe("public node routes", () => {
+  it("GET /nodes/supported lists upstream's table; GET /nodes/ counts verified GPUs, provisioned or idle", async () => {
+    const supported = (await (await callHost("api.localhost", "/nodes/supported")).json()) as Record<
+      string,
+      { processors: number; clock_rate: { base: number; boost: number } }
+    >;
+    expect(supported.h100_sxm).toMatchObject({ processors: 132, clock_rate: { base: 1590, boost: 1980 } });
+    const before = (await (await callHost("api.localhost", "/nodes/")).json()) as Record<
+      string,
+      { provisioned: number; idle: number }
+    >;
+    await minerWith({ instance: true });
+    await minerWith();
+    const key = await registerMiner();
+    await seedNodes(db, key.ss58, { status: "failed" });
+    const after = (await (await callHost("api.localhost", "/nodes/")).json()) as typeof before;
+    expect(after.h100_sxm?.provisioned).toBe((before.h100_sxm?.provisioned ?? 0) + 1);
+    expect(after.h100_sxm?.idle).toBe((before.h100_sxm?.idle ?? 0) + 1);
+  });
+});
+
 describe("POST /nodes/: validation, all or nothing", () => {
   let key: TestHotkey;
   beforeAll(async () => {
@@ -362,5 +393,101 @@ describe("consecutive failures", () => {
     expect(event.data?.reason).toMatch(/consecutive failures/);
     expect((await router().snapshot()).map((s) => s.instanceId)).not.toContain(instanceId);
     socket.ws.close();
+  });
+});
+
+describe("nothing stays stuck: sweeps and health probes", () => {
+  const at = (offsetMs: number) => ({
+    db,
+    config,
+    log: createLogger("error"),
+    now: () => new Date(Date.now() + offsetMs),
+  });
+
+  it("fails GPUs still verifying after the limit, and only those", async () => {
+    const key = await registerMiner();
+    const [stuck = ""] = await seedNodes(db, key.ss58, { status: "verifying" });
+    expect(await sweepStuckNodes(at(VERIFICATION_LIMIT_MS - 60_000))).toBe(0);
+    expect(await sweepStuckNodes(at(VERIFICATION_LIMIT_MS + 60_000))).toBeGreaterThanOrEqual(1);
+    const [row] = await db.select().from(nodes).where(eq(nodes.uuid, stuck));
+    expect(row).toMatchObject({ status: "failed", verificationError: expect.stringMatching(/did not finish in time/) });
+  });
+
+  it("removes an instance whose verification never finished, with the reason", async () => {
+    const key = await registerMiner();
+    const [uuid = ""] = await seedNodes(db, key.ss58);
+    const id = await seedInstance(db, { ...chute, minerHotkey: key.ss58, nodeIds: [uuid], verified: false });
+    await db.update(instances).set({ active: true }).where(eq(instances.instanceId, id));
+    expect(await sweepStuckInstances(at(0), VERIFICATION_LIMIT_MS)).toBe(0);
+    expect(await sweepStuckInstances(at(VERIFICATION_LIMIT_MS + 60_000), VERIFICATION_LIMIT_MS)).toBeGreaterThanOrEqual(
+      1,
+    );
+    const [audit] = await db.select().from(instanceAudit).where(eq(instanceAudit.instanceId, id));
+    expect(audit?.deletionReason).toBe("verification did not finish in time");
+  });
+
+  it("a probe of an instance that does not answer counts a failure", async () => {
+    const key = await registerMiner();
+    const [uuid = ""] = await seedNodes(db, key.ss58);
+    // Port 9 (discard) on loopback: nothing listens, the ping fails at once.
+    const id = await seedInstance(db, { ...chute, minerHotkey: key.ss58, nodeIds: [uuid], port: 9 });
+    const sealed = await sealSessionKey(crypto.getRandomValues(new Uint8Array(32)), config.WALLET_KEY, id);
+    await db.update(instances).set({ sessionKey: sealed }).where(eq(instances.instanceId, id));
+    // One round probes up to PROBE_BATCH instances: this file seeds fewer, so ours is among them.
+    const routable = await db.select({ id: instances.instanceId }).from(instances).where(eq(instances.verified, true));
+    expect(routable.length).toBeLessThanOrEqual(PROBE_BATCH);
+    const round = await probeInstances(at(0));
+    expect(round.probed).toBeGreaterThanOrEqual(1);
+    expect(round.failed).toBeGreaterThanOrEqual(1);
+    const [row] = await db.select().from(instances).where(eq(instances.instanceId, id));
+    expect(row?.consecutiveFailures).toBe(1);
+  });
+});
+
+describe("the Verifier Durable Object", () => {
+  const verifier = (name: string) => {
+    const ns = config.VERIFIER as unknown as DurableObjectNamespace<Verifier>;
+    return ns.get(ns.idFromName(name));
+  };
+
+  /** The alarm set for "now" fires on its own: wait for the job to finish. */
+  const settled = async (stub: DurableObjectStub<Verifier>) => {
+    const until = Date.now() + 10_000;
+    for (;;) {
+      const job = await stub.job();
+      if (job?.state === "done" || Date.now() > until) return job;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  it("starts a verification once, however often it is asked", async () => {
+    // A task with nothing left to verify finishes at once (no agent needed).
+    const taskId = `nobody::${crypto.randomUUID()}`;
+    const stub = verifier(`nodes:${taskId}`);
+    expect(await stub.start("nodes", taskId)).toBe(true);
+    expect(await stub.start("nodes", taskId)).toBe(false);
+    expect(await settled(stub)).toMatchObject({
+      kind: "nodes",
+      id: taskId,
+      state: "done",
+      outcome: "none",
+      attempts: 1,
+    });
+    expect(await stub.start("nodes", taskId)).toBe(false);
+    expect(await runDurableObjectAlarm(stub)).toBe(false);
+  });
+
+  it("gives up after repeated interrupted runs, failing the GPUs with a reason", async () => {
+    const key = await registerMiner();
+    const taskId = `${key.ss58}::${crypto.randomUUID()}`;
+    const [uuid = ""] = await seedNodes(db, key.ss58, { status: "verifying", taskId });
+    const stub = verifier(`nodes:${taskId}`);
+    await runInDurableObject(stub, async (_instance: Verifier, state) => {
+      await state.storage.put("job", { kind: "nodes", id: taskId, attempts: MAX_ATTEMPTS, state: "running" });
+      await state.storage.setAlarm(Date.now());
+    });
+    expect(await settled(stub)).toMatchObject({ state: "done", outcome: "given up", attempts: MAX_ATTEMPTS + 1 });
+    const [row] = await db.select().from(nodes).where(eq(nodes.uuid, uuid));
+    expect(row).toMatchObject({ status: "failed", verificationError: expect.stringMatching(/interrupted 3 times/) });
   });
 });

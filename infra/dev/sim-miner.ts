@@ -9,13 +9,19 @@
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/chutes npm start      # one terminal
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/chutes npm run sim:miner -- --gpus 2
  *
- * Options: `--api http://127.0.0.1:8787` (default), `--gpus N` (1), `--keep` (stay
- * connected and print events until Ctrl-C; otherwise delete the instance and GPUs and exit).
+ * Options: `--api http://127.0.0.1:8787` (default), `--gpus N` (1), `--chute ID-OR-SLUG` (run
+ * an instance of a chute you deployed, with as many GPUs as its node selector asks, instead
+ * of a seeded one; its selector must admit H100 SXM, the GPU the simulated miner reports),
+ * `--keep` (stay connected and print events until Ctrl-C; otherwise delete the instance and
+ * GPUs and exit). The instance answers invocations with the simulated instance's cords
+ * (docs/protocols.md): a JSON echo, SSE streams and an OpenAI-compatible chat completion.
  */
 import { parseArgs } from "node:util";
+import { eq, or } from "drizzle-orm";
 import { hotkeyFromSeed } from "../../src/chain/keys.ts";
+import { chutes } from "../../src/db/schema.ts";
 import { randomHotkey } from "../../test/support/chutes-cli.ts";
-import { SimMiner, seedMinerAndChute } from "../../test/support/sim-miner.ts";
+import { SimMiner, seedMiner, seedMinerAndChute } from "../../test/support/sim-miner.ts";
 import { withDatabase } from "./database.ts";
 import { DEV_VALIDATOR_SEED } from "./services.ts";
 
@@ -23,6 +29,7 @@ const { values } = parseArgs({
   options: {
     api: { type: "string", default: "http://127.0.0.1:8787" },
     gpus: { type: "string", default: "1" },
+    chute: { type: "string" },
     keep: { type: "boolean", default: false },
     "database-url": { type: "string", default: process.env.DATABASE_URL ?? "" },
   },
@@ -33,8 +40,28 @@ if (!databaseUrl) {
   process.exit(2);
 }
 const log = (line: string) => console.log(`[sim:miner] ${line}`);
-const gpus = Number(values.gpus);
+
+/** The chute to run: the one named by `--chute` (its GPU count from its selector), or a seeded one. */
+async function chuteToRun(minerHotkey: string): Promise<{ chuteId: string; gpus: number }> {
+  if (!values.chute) {
+    const gpus = Number(values.gpus);
+    const { chuteId } = await withDatabase(databaseUrl, (db) => seedMinerAndChute(db, minerHotkey, { gpus }));
+    return { chuteId, gpus };
+  }
+  const ref = values.chute;
+  return withDatabase(databaseUrl, async (db) => {
+    const [chute] = await db
+      .select({ chuteId: chutes.chuteId, nodeSelector: chutes.nodeSelector })
+      .from(chutes)
+      .where(or(eq(chutes.chuteId, ref), eq(chutes.slug, ref)));
+    if (!chute) throw new Error(`no chute ${ref} in this database`);
+    await seedMiner(db, minerHotkey);
+    return { chuteId: chute.chuteId, gpus: chute.nodeSelector.gpu_count };
+  });
+}
+
 const hotkey = randomHotkey();
+const { chuteId, gpus } = await chuteToRun(hotkey.ss58);
 const miner = new SimMiner({
   baseUrl: values.api ?? "http://127.0.0.1:8787",
   hotkey,
@@ -44,7 +71,6 @@ const miner = new SimMiner({
 });
 
 try {
-  const { chuteId } = await withDatabase(databaseUrl, (db) => seedMinerAndChute(db, hotkey.ss58, { gpus }));
   log(`miner ${hotkey.ss58} registered (manual metagraph entry); chute ${chuteId} needs ${gpus} GPU(s)`);
   await miner.startVerificationServer();
   log(`verification server on 127.0.0.1:${miner.verificationPort}`);

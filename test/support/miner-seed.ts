@@ -18,10 +18,17 @@ import {
 import type { AnyDatabase } from "../../src/db/types.ts";
 import { resolveNodeSelector } from "../../src/services/gpus.ts";
 
+/** The miner's hotkey as a manual metagraph entry (negative uid: the every-minute sync keeps it). */
+export async function seedMiner(db: AnyDatabase, minerHotkey: string, uid = -100): Promise<void> {
+  await db
+    .insert(metagraphNodes)
+    .values({ hotkey: minerHotkey, netuid: 64, nodeId: uid, coldkey: minerHotkey, checksum: "sim" })
+    .onConflictDoNothing();
+}
+
 /**
  * Seeds what a miner needs from the rest of the platform, straight into its database: the
- * hotkey as a manual metagraph entry (negative uid: the every-minute sync keeps it) and a
- * built image with a chute that runs on `gpus` H100-class GPUs.
+ * hotkey (`seedMiner`) and a built image with a chute that runs on `gpus` H100-class GPUs.
  */
 export async function seedMinerAndChute(
   db: AnyDatabase,
@@ -29,10 +36,7 @@ export async function seedMinerAndChute(
   options: { gpus?: number; uid?: number } = {},
 ): Promise<{ chuteId: string; version: string }> {
   const suffix = crypto.randomUUID().slice(0, 8);
-  await db
-    .insert(metagraphNodes)
-    .values({ hotkey: minerHotkey, netuid: 64, nodeId: options.uid ?? -100, coldkey: minerHotkey, checksum: "sim" })
-    .onConflictDoNothing();
+  await seedMiner(db, minerHotkey, options.uid);
   const userId = crypto.randomUUID();
   await db.insert(users).values({
     userId,

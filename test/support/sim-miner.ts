@@ -29,7 +29,7 @@ import { type NodeArgs, proofChallengeSchema, wrappedKeySchema } from "../../src
 import { cliHeaders, type TestHotkey } from "./chutes-cli.ts";
 import { type HostResponse, hostRequest } from "./http.ts";
 
-export { seedMinerAndChute } from "./miner-seed.ts";
+export { seedMiner, seedMinerAndChute } from "./miner-seed.ts";
 
 import { type SimInstance, type SimInstanceOptions, startSimInstance } from "./sim-instance.ts";
 

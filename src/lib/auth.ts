@@ -188,6 +188,26 @@ export function optionalUser(options: AuthOptions = {}): MiddlewareHandler<Optio
 }
 
 /**
+ * For the invocation gateway, where the chute (and so the scope) is known only after the
+ * caller is: the authenticated caller, 401 without credentials. The raw body must have
+ * been read with its limit first when it may exceed the default.
+ */
+export async function authenticateCaller<E extends AppEnv>(c: Context<E>): Promise<Auth> {
+  const auth = await authenticate(c, {});
+  if (!auth) throw unauthorized(MISSING_CREDENTIALS);
+  return auth;
+}
+
+/** 403 unless the caller may invoke `chuteId` (hotkeys and admin keys may; scoped keys need an invoke scope for it). */
+export function authorizeInvoke(auth: Auth, chuteId: string): void {
+  if (auth.via !== "api_key") return;
+  const need: ScopeRequirement = { objectType: "chutes", action: "invoke", objectId: chuteId };
+  if (!hasAccess(auth.apiKey, need)) {
+    throw new ApiError("forbidden", `This API key is not scoped to invoke chute ${chuteId}.`);
+  }
+}
+
+/**
  * Platform administrators only (the `admin` permission bit; admin API keys of such a user
  * also pass). For operator routes such as registering a GPU agent's public key.
  */

@@ -98,14 +98,15 @@ export function meterLlmStream(
     resolveResult({ error, cancelled: false, metrics: metrics(endMs), endMs: error === null ? endMs : null });
   };
 
-  const readable = new ReadableStream<Uint8Array>({
-    async pull(controller) {
+  /** Reads one upstream chunk; true when it enqueued something or ended the stream. */
+  const step = async (controller: ReadableStreamDefaultController<Uint8Array>): Promise<boolean> => {
+    {
       let chunk: ReadableStreamReadResult<Uint8Array>;
       try {
         chunk = await reader.read();
       } catch (error) {
         finish(controller, `stream broke: ${(error as Error)?.message ?? String(error)}`);
-        return;
+        return true;
       }
       if (chunk.done) {
         buffer += decoder.decode();
@@ -117,14 +118,14 @@ export function meterLlmStream(
           if (text) controller.enqueue(encoder.encode(text));
         }
         finish(controller, null);
-        return;
+        return true;
       }
       const text = decoder.decode(chunk.value, { stream: true });
       // Fast path: whole events, nothing to hold back: forward the original bytes.
       if (buffer === "" && text.endsWith("\n\n") && !text.includes('"usage"') && !text.includes(DONE)) {
         for (let i = text.indexOf("data: "); i !== -1; i = text.indexOf("data: ", i + 6)) countToken();
         controller.enqueue(chunk.value);
-        return;
+        return true;
       }
       buffer += text.replaceAll("\r\n", "\n");
       let out = "";
@@ -142,7 +143,16 @@ export function meterLlmStream(
           while (!(await reader.read()).done);
         })().catch(() => {});
         finish(controller, null);
+        return true;
       }
+      return out !== "";
+    }
+  };
+
+  const readable = new ReadableStream<Uint8Array>({
+    // A pull that enqueues nothing is not called again: read until something goes out.
+    async pull(controller) {
+      while (!finished && !(await step(controller)));
     },
     cancel(reason) {
       finished = true;

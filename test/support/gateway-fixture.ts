@@ -5,10 +5,10 @@
  * instances (./sim-instance.ts) seeded as active+verified instance rows with their
  * session key sealed as the miner plane stores it, so the router's cold load finds them.
  */
+import { readFileSync } from "node:fs";
 import { eq, sql } from "drizzle-orm";
 import { withDatabase } from "../../infra/dev/database.ts";
 import { balances, chutes, images, instances, metagraphNodes, users } from "../../src/db/schema.ts";
-import { DEVELOPMENT_WALLET_KEY } from "../../src/env.ts";
 import { type Permission, permissionBits } from "../../src/lib/permissions.ts";
 import type { Cord } from "../../src/schemas/cords.ts";
 import { sealSessionKey } from "../../src/services/instance-keys.ts";
@@ -18,6 +18,11 @@ import { hostRequest } from "./http.ts";
 import { type SimInstance, startSimInstance } from "./sim-instance.ts";
 
 export const API = "api.localhost";
+
+/** The development WALLET_KEY the local platform runs with (wrangler.toml's top-level [vars]). */
+const DEV_WALLET_KEY =
+  /^WALLET_KEY = "([0-9a-f]{64})"$/m.exec(readFileSync(new URL("../../wrangler.toml", import.meta.url), "utf8"))?.[1] ??
+  "";
 
 export interface Caller {
   userId: string;
@@ -159,7 +164,7 @@ export async function seedInstance(
       port: sim.port,
       active: true,
       verified: true,
-      sessionKey: await sealSessionKey(sessionKey, DEVELOPMENT_WALLET_KEY, instanceId),
+      sessionKey: await sealSessionKey(sessionKey, DEV_WALLET_KEY, instanceId),
     });
   });
   return sim;

@@ -175,24 +175,23 @@ describe("invocation gateway", () => {
   });
 
   it("ends a stream that breaks midway with an error event, bills nothing and counts the failure", async () => {
-    const before = await balanceOf(dbUrl, caller.userId);
-    const res = await post(host(echo), "/die", caller, { chunks: 20, die_after: 3 });
+    const victim = await registerCaller(base, dbUrl, { balanceUsd: 5 });
+    const before = await balanceOf(dbUrl, victim.userId);
+    const res = await post(host(echo), "/die", victim, { chunks: 20, die_after: 3 });
     expect(res.status).toBe(200);
     const all = events(res.text);
     expect(all.filter((e) => e.data?.startsWith('{"i"'))).toHaveLength(3);
     expect(all.at(-1)).toMatchObject({ event: "error" });
     expect(JSON.parse(String(all.at(-1)?.data))).toMatchObject({ error: "stream_interrupted" });
-    const parent = String(res.headers["x-chutes-invocationid"]);
     const [row] = await eventually(async () => {
-      const rows = (await invocationRows(dbUrl, caller.userId)).filter((r) => r.parent_invocation_id === parent);
+      const rows = await invocationRows(dbUrl, victim.userId);
       expect(rows).toHaveLength(1);
       return rows;
     });
+    expect(row?.parent_invocation_id).toBe(res.headers["x-chutes-invocationid"]);
     expect(row?.error_message).toMatch(/stream broke/);
     expect(Number(row?.cost_usd)).toBe(0);
-    // Let any flush land, then the balance is what it was.
-    await new Promise((r) => setTimeout(r, 500));
-    expect(await balanceOf(dbUrl, caller.userId)).toBe(before);
+    expect(await balanceOf(dbUrl, victim.userId)).toBe(before);
   });
 
   it("times out a slow instance, records the timeout, and keeps a waiting stream alive with comments", async () => {
@@ -253,7 +252,9 @@ describe("invocation gateway", () => {
     const chute = await seedChute(dbUrl, owner);
     await Promise.all([instanceOf(chute.chuteId), instanceOf(chute.chuteId), instanceOf(chute.chuteId)]);
     const before = Number(await balanceOf(dbUrl, heavy.userId));
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 200 });
+    // All 200 are issued at once; 64 connections carry them (wrangler dev's proxy drops
+    // connections when a 2-core machine is flooded with hundreds of new sockets).
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
     const one = (i: number) =>
       new Promise<string>((resolve, reject) => {
         const url = new URL("/echo", base);

@@ -64,8 +64,10 @@ async function call(
     json: Record<string, unknown> | null,
   ) => Promise<{ chute: GatewayChute; cord: Cord }>,
 ): Promise<Response> {
+  const started = Date.now();
   const body = await rawBody(c, INVOKE_MAX_BODY_BYTES);
   const auth = await authenticateCaller(c);
+  const authMs = Date.now() - started;
   const json = jsonObject(body);
   const { chute, cord } = await resolve(auth, body, json);
   authorizeInvoke(auth, chute.chuteId);
@@ -78,6 +80,7 @@ async function call(
     query: url.search.slice(1),
     contentType: c.req.header("content-type") ?? null,
     body: prepareBody(chute, cord, body, json),
+    timings: [`auth;dur=${authMs}`, `resolve;dur=${Date.now() - started - authMs}`],
   });
 }
 

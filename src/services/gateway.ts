@@ -48,6 +48,8 @@ export interface InvocationTarget {
   query: string;
   contentType: string | null;
   body: Uint8Array;
+  /** `Server-Timing` entries of the steps before (auth, chute lookup). */
+  timings?: string[];
 }
 
 type AttemptFailure = {
@@ -98,6 +100,13 @@ export async function invokeChute(c: Context<AppEnv>, target: InvocationTarget):
   const { config, deps } = c.var;
   const { chute, user } = target;
   const free = hasPermission(user.permissionsBitmask, "free_account") || chute.discount >= 1;
+  const timings = [...(target.timings ?? [])];
+  let mark = Date.now();
+  const lap = (name: string) => {
+    const now = Date.now();
+    timings.push(`${name};dur=${now - mark}`);
+    mark = now;
+  };
   const admission = await admitInvocation(deps, {
     userId: user.userId,
     chuteId: chute.chuteId,
@@ -107,6 +116,7 @@ export async function invokeChute(c: Context<AppEnv>, target: InvocationTarget):
     windowSeconds: config.RATE_LIMIT_WINDOW_S,
     nowMs: Date.now(),
   });
+  lap("admit");
   const parentId = crypto.randomUUID();
   const router = chuteRouter(config, chute.chuteId);
   const records: InvocationRecord[] = [];
@@ -129,12 +139,14 @@ export async function invokeChute(c: Context<AppEnv>, target: InvocationTarget):
   const responseHeaders = (extra: Record<string, string> = {}): Record<string, string> => ({
     ...admission.headers,
     "x-chutes-invocationid": parentId,
+    "server-timing": timings.join(", "),
     ...extra,
   });
 
   /** One attempt on one instance, up to the response headers. */
   async function attempt(exclude: string[]): Promise<AttemptSuccess | AttemptFailure | { ok: false; none: string }> {
     const lease = await router.acquire({ chuteId: chute.chuteId, exclude, leaseMs: config.INVOKE_TIMEOUT_MS + 30_000 });
+    lap("lease");
     if (!lease.ok) return { ok: false, none: lease.reason };
     const { instance, leaseId } = lease;
     exclude.push(instance.instanceId);
@@ -189,6 +201,7 @@ export async function invokeChute(c: Context<AppEnv>, target: InvocationTarget):
       });
     } finally {
       clearTimeout(firstByteTimer);
+      lap("instance");
     }
     const authentic = await verifyResponseMac(keys, invocationId, nonce, response);
     const drop = (detail: Omit<AttemptFailure, "ok">) => {

@@ -113,6 +113,11 @@ export class ChuteRouter extends DurableObject {
     }
   }
 
+  /** `release` for several leases in one call (the gateway batches its releases per isolate). */
+  async releaseMany(releases: { leaseId: string; outcome: AttemptOutcome }[]): Promise<void> {
+    for (const { leaseId, outcome } of releases) await this.release(leaseId, outcome);
+  }
+
   /** Per-instance state (RPC, for tests and operators). */
   async snapshot(): Promise<
     { instanceId: string; inFlight: number; maxConcurrency: number; consecutiveFailures: number; setAside: boolean }[]

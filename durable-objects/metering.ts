@@ -25,6 +25,8 @@ const PREFIX = "r:";
 
 export class Metering extends DurableObject {
   #failures = 0;
+  /** Whether an alarm is known to be set (saves a storage read per record). */
+  #alarmSet = false;
 
   /** Stores finished attempts durably and schedules their flush. */
   async record(records: InvocationRecord[]): Promise<void> {
@@ -32,9 +34,10 @@ export class Metering extends DurableObject {
     for (const r of records.slice(0, 128)) entries[`${PREFIX}${r.startedAt}:${r.invocationId}`] = r;
     await this.ctx.storage.put(entries);
     if (records.length > 128) await this.record(records.slice(128));
-    if ((await this.ctx.storage.getAlarm()) === null) {
+    if (!this.#alarmSet && (await this.ctx.storage.getAlarm()) === null) {
       await this.ctx.storage.setAlarm(Date.now() + configFor(this.env as object).METERING_FLUSH_MS);
     }
+    this.#alarmSet = true;
   }
 
   /** Records not yet in Postgres (tests and operators). */
@@ -55,15 +58,21 @@ export class Metering extends DurableObject {
   }
 
   override async alarm(): Promise<void> {
+    // Records that arrive from here on need an alarm of their own unless this one re-arms.
+    this.#alarmSet = false;
     try {
       const { more } = await this.#flushBatch();
       this.#failures = 0;
-      if (more) await this.ctx.storage.setAlarm(Date.now());
+      if (more) {
+        await this.ctx.storage.setAlarm(Date.now());
+        this.#alarmSet = true;
+      }
     } catch (error) {
       this.#failures++;
       const delay = Math.min(1000 * 2 ** Math.min(this.#failures, 5), MAX_BACKOFF_MS);
       console.error(`metering flush failed (retry in ${delay} ms): ${(error as Error).message}`);
       await this.ctx.storage.setAlarm(Date.now() + delay);
+      this.#alarmSet = true;
     }
   }
 

@@ -33,6 +33,7 @@ import {
   type ApiKeyGrant,
   type ApiKeyObjectType,
   hasAccess,
+  parseApiKey,
   resolveApiKey,
   type ScopeRequirement,
 } from "../services/api-keys.ts";
@@ -196,6 +197,16 @@ export async function authenticateCaller<E extends AppEnv>(c: Context<E>): Promi
   const auth = await authenticate(c, {});
   if (!auth) throw unauthorized(MISSING_CREDENTIALS);
   return auth;
+}
+
+/** The user id an API key on the request claims (not yet verified), or null. */
+export function presentedApiKeyUser(headers: Headers): string | null {
+  try {
+    const token = presentedApiKey(headers);
+    return token ? (parseApiKey(token)?.userId ?? null) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** 403 unless the caller may invoke `chuteId` (hotkeys and admin keys may; scoped keys need an invoke scope for it). */

@@ -15,10 +15,11 @@
 import type { Context } from "hono";
 import { Hono } from "hono";
 import type { AppEnv } from "../app.ts";
-import { authenticateCaller, authorizeInvoke } from "../lib/auth.ts";
+import { authenticateCaller, authorizeInvoke, presentedApiKeyUser } from "../lib/auth.ts";
 import { ApiError } from "../lib/errors.ts";
 import { rawBody } from "../lib/validation.ts";
 import type { Cord } from "../schemas/cords.ts";
+import { readAdmission } from "../services/balance-gate.ts";
 import { findCord, findPublicCord } from "../services/cords.ts";
 import { invokeChute } from "../services/gateway.ts";
 import {
@@ -58,6 +59,8 @@ function prepareBody(chute: GatewayChute, cord: Cord, bytes: Uint8Array, json: R
 
 async function call(
   c: Context<AppEnv>,
+  /** The chute, when known before authentication (its admission reads then overlap the auth lookup). */
+  known: GatewayChute | null,
   resolve: (
     auth: Awaited<ReturnType<typeof authenticateCaller>>,
     body: Uint8Array,
@@ -66,6 +69,14 @@ async function call(
 ): Promise<Response> {
   const started = Date.now();
   const body = await rawBody(c, INVOKE_MAX_BODY_BYTES);
+  const { config, deps } = c.var;
+  // An API key names its user: admission's Redis reads can run alongside its lookup.
+  const claimedUser = presentedApiKeyUser(c.req.raw.headers);
+  const admissionReads =
+    known && claimedUser
+      ? readAdmission(deps.redis, claimedUser, known.chuteId, config.RATE_LIMIT_WINDOW_S, Date.now())
+      : undefined;
+  admissionReads?.catch(() => {});
   const auth = await authenticateCaller(c);
   const authMs = Date.now() - started;
   const json = jsonObject(body);
@@ -81,6 +92,7 @@ async function call(
     contentType: c.req.header("content-type") ?? null,
     body: prepareBody(chute, cord, body, json),
     timings: [`auth;dur=${authMs}`, `resolve;dur=${Date.now() - started - authMs}`],
+    admissionReads: auth.user.userId === claimedUser && chute.chuteId === known?.chuteId ? admissionReads : undefined,
   });
 }
 
@@ -106,7 +118,7 @@ export const slugInvocations = new Hono<AppEnv>().all("*", async (c) => {
   const missing = `No chute is served at ${url.hostname}.`;
   const chute = await chuteBySlug(deps.db, slug, config.GATEWAY_CACHE_TTL_MS);
   if (!chute) throw notFound(missing);
-  return call(c, async (auth, _body, json) => {
+  return call(c, chute, async (auth, _body, json) => {
     if (!canInvoke(chute, auth.user.userId)) throw notFound(missing);
     const cord = findPublicCord(chute.cords, c.req.method, url.pathname, json?.stream === true);
     if (!cord) throw notFound(`Chute ${chute.slug} has no cord for ${c.req.method} ${url.pathname}.`);
@@ -115,21 +127,22 @@ export const slugInvocations = new Hono<AppEnv>().all("*", async (c) => {
 });
 
 /** `api.{domain}`: `POST /chutes/{chute_id}/{path}` (SDK-style). */
-export const apiInvocations = new Hono<AppEnv>().post("/chutes/:chuteId/:path{.+}", (c) =>
-  call(c, async (auth) => {
-    const { config, deps } = c.var;
-    const chuteId = c.req.param("chuteId");
-    const path = `/${c.req.param("path")}`;
+export const apiInvocations = new Hono<AppEnv>().post("/chutes/:chuteId/:path{.+}", async (c) => {
+  const { config, deps } = c.var;
+  const chuteId = c.req.param("chuteId");
+  const path = `/${c.req.param("path")}`;
+  const found = await chuteById(deps.db, chuteId, config.GATEWAY_CACHE_TTL_MS);
+  return call(c, found, async (auth) => {
     const chute = await visibleChute(
-      () => chuteById(deps.db, chuteId, config.GATEWAY_CACHE_TTL_MS),
+      async () => found,
       auth.user.userId,
       `No chute ${chuteId}, or you may not use it.`,
     );
     const cord = findCord(chute.cords, path);
     if (!cord) throw notFound(`Chute ${chute.chuteId} has no cord ${path}.`);
     return { chute, cord };
-  }),
-);
+  });
+});
 
 const OPENAI_ROUTES: Record<string, { templates: string[]; fallbackCord?: string }> = {
   "/v1/chat/completions": { templates: ["vllm"] },
@@ -153,7 +166,7 @@ export const llmInvocations = new Hono<AppEnv>()
     });
   })
   .post("/v1/:route{chat/completions|completions|embeddings}", (c) =>
-    call(c, async (auth, _body, json) => {
+    call(c, null, async (auth, _body, json) => {
       const { config, deps } = c.var;
       const path = new URL(c.req.url).pathname;
       const route = OPENAI_ROUTES[path];

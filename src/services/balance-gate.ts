@@ -1,6 +1,6 @@
 /**
- * @module Admission before an invocation, in one Redis round trip: the per-user-and-chute
- * rate limit (a fixed-window counter, `INCR` is atomic) and the balance gate (a cached
+ * @module Admission before an invocation, in one Redis round trip (run alongside the API
+ * key lookup): the per-user-and-chute rate limit (a fixed-window counter) and the balance gate (a cached
  * balance; the authoritative deduction happens in the metering flush, which refreshes
  * this cache). Answers carry `RateLimit-Policy` and `RateLimit` (IETF
  * draft-ietf-httpapi-ratelimit-headers), and `Retry-After` when refused.
@@ -10,6 +10,7 @@
  * loss-tolerant here: a lost counter admits a little more, a lost balance is read again
  * from Postgres. When Redis cannot be asked at all, the gate fails open for the rate
  * limit and reads the balance from Postgres (money is never lost: billing is in Postgres).
+ * The count is incremented after admission, off the response path.
  */
 import { eq } from "drizzle-orm";
 import { balances } from "../db/schema.ts";
@@ -38,43 +39,61 @@ export interface Admission {
   headers: Record<string, string>;
 }
 
-/** Admits the call or throws 429 `rate_limited` / 402 `payment_required`. */
+/** What admission reads from Redis: the window's count so far and the cached balance. */
+export interface AdmissionReads {
+  count: number | null;
+  balance: string | null;
+}
+
+const windowOf = (nowMs: number, windowSeconds: number) => Math.floor(nowMs / 1000 / windowSeconds);
+const counterKey = (userId: string, chuteId: string, window: number) => `gateway:rl:${userId}:${chuteId}:${window}`;
+
+/**
+ * The Redis reads of admission, in one pipeline. Read-only, so the gateway may run it
+ * alongside authentication (with the user id an API key carries): a forged key can read
+ * nothing and count nothing. Null fields when Redis cannot be asked.
+ */
+export async function readAdmission(
+  redis: Redis,
+  userId: string,
+  chuteId: string,
+  windowSeconds: number,
+  nowMs: number,
+): Promise<AdmissionReads> {
+  try {
+    const [count, balance] = await redis
+      .pipeline()
+      .get<string | number>(counterKey(userId, chuteId, windowOf(nowMs, windowSeconds)))
+      .get<string | number>(balanceKey(userId))
+      .exec<[string | number | null, string | number | null]>();
+    return { count: count === null ? 0 : Number(count), balance: balance === null ? null : String(balance) };
+  } catch {
+    return { count: null, balance: null };
+  }
+}
+
+/**
+ * Admits the call or throws 429 `rate_limited` / 402 `payment_required`. The call is
+ * counted (`INCR`) only once admitted, off the response path (`defer`); so the limit is
+ * checked against the count before this call, and concurrent calls of one user may pass
+ * it by as many as are in flight at once (upstream's check-then-add had the same slack).
+ */
 export async function admitInvocation(
   deps: { redis: Redis; db: AnyDatabase },
   input: AdmissionInput,
+  reads: AdmissionReads | Promise<AdmissionReads> | undefined,
+  defer: (work: Promise<unknown>) => void,
 ): Promise<Admission> {
-  const window = Math.floor(input.nowMs / 1000 / input.windowSeconds);
+  const window = windowOf(input.nowMs, input.windowSeconds);
   const resetIn = Math.max(1, (window + 1) * input.windowSeconds - Math.floor(input.nowMs / 1000));
-  const counterKey = `gateway:rl:${input.userId}:${input.chuteId}:${window}`;
-  let count: number | null = null;
-  let cachedBalance: string | null = null;
-  let fromCache = false;
-  if (!input.unlimited || !input.free) {
-    try {
-      const pipe = deps.redis.pipeline();
-      {
-        if (!input.unlimited) pipe.incr(counterKey).expire(counterKey, input.windowSeconds + 1);
-        if (!input.free) pipe.get<string | number>(balanceKey(input.userId));
-        const results = (await pipe.exec()) as unknown[];
-        if (!input.unlimited) count = Number(results[0]);
-        if (!input.free) {
-          const value = results[input.unlimited ? 0 : 2];
-          if (value !== null && value !== undefined) {
-            cachedBalance = String(value);
-            fromCache = true;
-          }
-        }
-      }
-    } catch {
-      // Fail open on the rate limit; the balance is read from Postgres below.
-    }
-  }
+  const got =
+    (await reads) ?? (await readAdmission(deps.redis, input.userId, input.chuteId, input.windowSeconds, input.nowMs));
   const headers: Record<string, string> = {};
   if (!input.unlimited) {
+    const used = (got.count ?? 0) + 1;
     headers["ratelimit-policy"] = `"invocations";q=${input.limit};w=${input.windowSeconds}`;
-    const remaining = count === null ? input.limit : Math.max(0, input.limit - count);
-    headers.ratelimit = `"invocations";r=${remaining};t=${resetIn}`;
-    if (count !== null && count > input.limit) {
+    headers.ratelimit = `"invocations";r=${Math.max(0, input.limit - used)};t=${resetIn}`;
+    if (got.count !== null && used > input.limit) {
       throw new ApiError(
         "rate_limited",
         `Rate limit reached: ${input.limit} invocations of this chute per ${input.windowSeconds} s; retry in ${resetIn} s.`,
@@ -83,23 +102,34 @@ export async function admitInvocation(
     }
   }
   if (!input.free) {
-    if (!fromCache) {
+    let balance = got.balance;
+    if (balance === null) {
       const [row] = await deps.db
         .select({ balance: balances.balance })
         .from(balances)
         .where(eq(balances.userId, input.userId));
-      cachedBalance = row?.balance ?? "0";
+      balance = row?.balance ?? "0";
       // An empty balance is cached briefly, so a top-up is seen within seconds.
-      const ttl = Number(cachedBalance) > 0 ? BALANCE_CACHE_TTL_S : EMPTY_BALANCE_CACHE_TTL_S;
-      await deps.redis.set(balanceKey(input.userId), cachedBalance, { ex: ttl }).catch(() => null);
+      const ttl = Number(balance) > 0 ? BALANCE_CACHE_TTL_S : EMPTY_BALANCE_CACHE_TTL_S;
+      defer(deps.redis.set(balanceKey(input.userId), balance, { ex: ttl }));
     }
-    if (!(Number(cachedBalance) > 0)) {
+    if (!(Number(balance) > 0)) {
       throw new ApiError(
         "payment_required",
-        `Your account balance is $${Number(cachedBalance).toFixed(4)}: top up your balance (send TAO to your payment address, GET /users/me) to invoke this chute.`,
+        `Your account balance is $${Number(balance).toFixed(4)}: top up your balance (send TAO to your payment address, GET /users/me) to invoke this chute.`,
         { headers },
       );
     }
+  }
+  if (!input.unlimited) {
+    const key = counterKey(input.userId, input.chuteId, window);
+    defer(
+      deps.redis
+        .pipeline()
+        .incr(key)
+        .expire(key, input.windowSeconds + 1)
+        .exec(),
+    );
   }
   return { headers };
 }

@@ -32,12 +32,12 @@ import {
 import { meterLlmStream } from "../lib/llm-stream.ts";
 import { hasPermission } from "../lib/permissions.ts";
 import type { Cord } from "../schemas/cords.ts";
-import { admitInvocation } from "./balance-gate.ts";
+import { type AdmissionReads, admitInvocation } from "./balance-gate.ts";
 import type { GatewayChute } from "./gateway-chutes.ts";
 import { openSessionKey } from "./instance-keys.ts";
-import { chuteRouter, type RoutableInstance } from "./instance-routing.ts";
+import { chuteRouter, type RoutableInstance, releaseLease } from "./instance-routing.ts";
 import { type InvocationRecord, invocationCost, usdString } from "./metering.ts";
-import { recordAttempts } from "./metering-client.ts";
+import { queueAttempts } from "./metering-client.ts";
 import type { AuthUser } from "./users.ts";
 
 export interface InvocationTarget {
@@ -50,6 +50,8 @@ export interface InvocationTarget {
   body: Uint8Array;
   /** `Server-Timing` entries of the steps before (auth, chute lookup). */
   timings?: string[];
+  /** Admission's Redis reads, when the route started them alongside authentication. */
+  admissionReads?: Promise<AdmissionReads>;
 }
 
 type AttemptFailure = {
@@ -107,20 +109,25 @@ export async function invokeChute(c: Context<AppEnv>, target: InvocationTarget):
     timings.push(`${name};dur=${now - mark}`);
     mark = now;
   };
-  const admission = await admitInvocation(deps, {
-    userId: user.userId,
-    chuteId: chute.chuteId,
-    unlimited: hasPermission(user.permissionsBitmask, "unlimited"),
-    free,
-    limit: config.RATE_LIMIT_COUNT,
-    windowSeconds: config.RATE_LIMIT_WINDOW_S,
-    nowMs: Date.now(),
-  });
+  const waitUntil = (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise.catch(() => {}));
+  const admission = await admitInvocation(
+    deps,
+    {
+      userId: user.userId,
+      chuteId: chute.chuteId,
+      unlimited: hasPermission(user.permissionsBitmask, "unlimited"),
+      free,
+      limit: config.RATE_LIMIT_COUNT,
+      windowSeconds: config.RATE_LIMIT_WINDOW_S,
+      nowMs: Date.now(),
+    },
+    target.admissionReads,
+    waitUntil,
+  );
   lap("admit");
   const parentId = crypto.randomUUID();
   const router = chuteRouter(config, chute.chuteId);
   const records: InvocationRecord[] = [];
-  const waitUntil = (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise.catch(() => {}));
   const baseRecord = (instance: RoutableInstance, invocationId: string, startedMs: number) => ({
     invocationId,
     parentInvocationId: parentId,
@@ -160,7 +167,7 @@ export async function invokeChute(c: Context<AppEnv>, target: InvocationTarget):
         metrics: null,
         costUsd: 0,
       });
-      waitUntil(router.release(leaseId, failure.instanceFault ? "failure" : "neutral"));
+      waitUntil(releaseLease(config, chute.chuteId, leaseId, failure.instanceFault ? "failure" : "neutral"));
       return { ok: false, ...failure };
     };
     const abort = new AbortController();
@@ -271,7 +278,7 @@ export async function invokeChute(c: Context<AppEnv>, target: InvocationTarget):
   }
 
   const flush = () => {
-    if (records.length > 0) waitUntil(recordAttempts(config, records.splice(0)));
+    if (records.length > 0) waitUntil(queueAttempts(config, records.splice(0)));
   };
 
   /** Relays a successful attempt into `writable`; resolves when the client has it all. */
@@ -338,7 +345,14 @@ export async function invokeChute(c: Context<AppEnv>, target: InvocationTarget):
       metrics: outcome.metrics,
       costUsd: error === null ? cost(endMs) : 0,
     });
-    waitUntil(router.release(leaseId, error === null ? "success" : outcome.clientGone ? "neutral" : "failure"));
+    waitUntil(
+      releaseLease(
+        config,
+        chute.chuteId,
+        leaseId,
+        error === null ? "success" : outcome.clientGone ? "neutral" : "failure",
+      ),
+    );
     flush();
   }
 

@@ -9,7 +9,7 @@
  * way round: the plain key never leaves the isolate that uses it).
  */
 import { and, eq, isNotNull } from "drizzle-orm";
-import type { ChuteRouter } from "../../durable-objects/chute-router.ts";
+import type { AttemptOutcome, ChuteRouter } from "../../durable-objects/chute-router.ts";
 import { instances } from "../db/schema.ts";
 import type { AnyDatabase } from "../db/types.ts";
 import type { Config } from "../env.ts";
@@ -85,6 +85,33 @@ export async function loadRoutableInstances(
 
 export function chuteRouter(config: Pick<Config, "CHUTE_ROUTER">, chuteId: string): DurableObjectStub<ChuteRouter> {
   return config.CHUTE_ROUTER.get(config.CHUTE_ROUTER.idFromName(chuteId)) as DurableObjectStub<ChuteRouter>;
+}
+
+const RELEASE_BATCH_MS = 10;
+const releases = new Map<string, { leases: { leaseId: string; outcome: AttemptOutcome }[]; sent: Promise<void> }>();
+
+/**
+ * Ends a lease with its outcome. Releases of one chute within `RELEASE_BATCH_MS` in this
+ * isolate travel in one RPC; the promise resolves once the router has them.
+ */
+export function releaseLease(
+  config: Pick<Config, "CHUTE_ROUTER">,
+  chuteId: string,
+  leaseId: string,
+  outcome: AttemptOutcome,
+): Promise<void> {
+  let batch = releases.get(chuteId);
+  if (!batch) {
+    const leases: { leaseId: string; outcome: AttemptOutcome }[] = [];
+    const sent = new Promise((resolve) => setTimeout(resolve, RELEASE_BATCH_MS)).then(() => {
+      releases.delete(chuteId);
+      return chuteRouter(config, chuteId).releaseMany(leases);
+    });
+    batch = { leases, sent };
+    releases.set(chuteId, batch);
+  }
+  batch.leases.push({ leaseId, outcome });
+  return batch.sent;
 }
 
 /** Pushes the chute's current routable set into its router. */

@@ -140,6 +140,16 @@ describe("metering", () => {
   });
 });
 
+/** Admission as the gateway runs it, waiting for its deferred count before returning. */
+async function admit(input: Parameters<typeof admitInvocation>[1]) {
+  const deferred: Promise<unknown>[] = [];
+  try {
+    return await admitInvocation({ redis, db }, input, undefined, (work) => deferred.push(work));
+  } finally {
+    await Promise.all(deferred);
+  }
+}
+
 describe("admission", () => {
   const input = (user: TestUser, overrides: Partial<Parameters<typeof admitInvocation>[1]> = {}) => ({
     userId: user.userId,
@@ -155,25 +165,25 @@ describe("admission", () => {
   it("refuses an empty balance with 402 unless free", async () => {
     const user = await registerUser();
     await setBalance(user, "0");
-    const refused = await admitInvocation({ redis, db }, input(user)).catch((e: unknown) => e);
+    const refused = await admit(input(user)).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(ApiError);
     expect((refused as ApiError).status).toBe(402);
-    await admitInvocation({ redis, db }, input(user, { free: true }));
+    await admit(input(user, { free: true }));
   });
 
   it("counts per user and chute, answering 429 with RateLimit headers and Retry-After", async () => {
     const user = await registerUser();
     await setBalance(user, "5");
     const fixed = input(user);
-    const first = await admitInvocation({ redis, db }, fixed);
+    const first = await admit(fixed);
     expect(first.headers["ratelimit-policy"]).toBe('"invocations";q=2;w=60');
     expect(first.headers.ratelimit).toMatch(/^"invocations";r=1;t=\d+$/);
-    await admitInvocation({ redis, db }, fixed);
-    const refused = (await admitInvocation({ redis, db }, fixed).catch((e: unknown) => e)) as ApiError;
+    await admit(fixed);
+    const refused = (await admit(fixed).catch((e: unknown) => e)) as ApiError;
     expect(refused.status).toBe(429);
     expect(Number(refused.headers["retry-after"])).toBeGreaterThan(0);
     // Another chute has its own window; an unlimited user has none.
-    await admitInvocation({ redis, db }, { ...fixed, chuteId: crypto.randomUUID() });
-    expect((await admitInvocation({ redis, db }, { ...fixed, unlimited: true })).headers).toEqual({});
+    await admit({ ...fixed, chuteId: crypto.randomUUID() });
+    expect((await admit({ ...fixed, unlimited: true })).headers).toEqual({});
   });
 });

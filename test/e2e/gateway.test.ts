@@ -194,7 +194,7 @@ describe("invocation gateway", () => {
     expect(await balanceOf(dbUrl, victim.userId)).toBe(before);
   });
 
-  it("times out a slow instance, records the timeout, and keeps a waiting stream alive with comments", async () => {
+  it("times out a slow instance and records the timeout", async () => {
     const res = await post(host(echo), "/slow", caller, { delay_ms: 5000 }, 20_000);
     expect(res.status).toBe(502);
     expect(res.json().detail).toMatch(/timeout/);

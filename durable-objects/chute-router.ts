@@ -9,7 +9,9 @@
  *   instance's deletion belong to the miner plane: `onInstanceOutcome` is the one place
  *   where it is told);
  * - a cold router (first use, or after eviction) loads its set from Postgres once; after
- *   that the set is pushed by `refreshChuteRouter` (src/services/instance-routing.ts).
+ *   that the set is pushed by `refreshChuteRouter` (src/services/instance-routing.ts), and
+ *   re-read as a safety net: an empty set at most every 5 s, any set every minute in the
+ *   background (never on the hot path of a router with instances).
  *
  * Lease state lives in memory only: every acquire/release is on the invocation's hot
  * path, and a storage write per call costs 15–20% of throughput (perf-anchors.md). It
@@ -46,6 +48,10 @@ export const DEFAULT_LEASE_MS = 10 * 60_000;
 export const SET_ASIDE_AFTER_FAILURES = 2;
 export const SET_ASIDE_BASE_MS = 5_000;
 export const SET_ASIDE_MAX_MS = 5 * 60_000;
+/** An empty set is read again from Postgres at most this often (instances that came up unannounced). */
+export const EMPTY_RELOAD_MS = 5_000;
+/** A set is refreshed from Postgres in the background this often, in case a push was lost. */
+export const BACKGROUND_RELOAD_MS = 60_000;
 
 export interface AcquireOptions {
   chuteId: string;
@@ -58,18 +64,27 @@ export class ChuteRouter extends DurableObject {
   #slots = new Map<string, Slot>();
   #leases = new Map<string, Lease>();
   #loaded = false;
+  #loadedAt = 0;
   #loading: Promise<void> | null = null;
 
   /** Replaces the routable instance set, keeping the counters of those that stay. */
   async setInstances(instances: RoutableInstance[]): Promise<void> {
     this.#replace(instances);
     this.#loaded = true;
+    this.#loadedAt = Date.now();
   }
 
   /** Leases the least-loaded instance in service with spare capacity. */
   async acquire(options: AcquireOptions): Promise<AcquireResult> {
-    if (!this.#loaded) await this.#coldLoad(options.chuteId);
-    const now = Date.now();
+    let now = Date.now();
+    // First use, or an empty set that may have filled since (a push can be missed:
+    // bounded to one read per EMPTY_RELOAD_MS); and a slow refresh in the background.
+    if (!this.#loaded || (this.#slots.size === 0 && now - this.#loadedAt > EMPTY_RELOAD_MS)) {
+      await this.#coldLoad(options.chuteId);
+      now = Date.now();
+    } else if (now - this.#loadedAt > BACKGROUND_RELOAD_MS && !this.#loading) {
+      this.ctx.waitUntil(this.#coldLoad(options.chuteId, true).catch(() => {}));
+    }
     this.#expireLeases(now);
     const exclude = options.exclude ?? [];
     let best: Slot | null = null;
@@ -147,16 +162,17 @@ export class ChuteRouter extends DurableObject {
     this.#slots = next;
   }
 
-  /** Reads the chute's active, verified instances once; concurrent first calls share it. */
-  #coldLoad(chuteId: string): Promise<void> {
+  /** Reads the chute's active, verified instances; concurrent calls share one read. */
+  #coldLoad(chuteId: string, refresh = false): Promise<void> {
     this.#loading ??= (async () => {
       const config = configFor(this.env as object);
       const handle = openDatabase(config);
       try {
         const instances = await loadRoutableInstances(handle.db, config, chuteId);
         // A push that landed while loading is newer than what was read.
-        if (!this.#loaded) this.#replace(instances);
+        if (!this.#loaded || refresh || this.#slots.size === 0) this.#replace(instances);
         this.#loaded = true;
+        this.#loadedAt = Date.now();
       } finally {
         this.#loading = null;
         await handle.close().catch(() => {});

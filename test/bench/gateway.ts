@@ -15,7 +15,8 @@
  * Every target gets the same sealed envelope (the direct and bare targets get one sealed by
  * the client), so the instance's work is the same for all.
  *
- * Env: BENCH_SECONDS (per measurement, default 4), BENCH_ROUNDS (default 2).
+ * Env: BENCH_SECONDS (per measurement, default 4), BENCH_ROUNDS (default 2), BENCH_ONLY
+ * (`json`, `sse` or `llm`: that part only).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import http from "node:http";
@@ -276,8 +277,9 @@ async function main(): Promise<void> {
       { kind: "llm", c: 1, targets: [targets[2] as Target] },
       { kind: "llm", c: 16, targets: [targets[2] as Target] },
     ];
+    const only = process.env.BENCH_ONLY;
     for (let round = 0; round < ROUNDS; round++) {
-      for (const run of runs) {
+      for (const run of runs.filter((r) => !only || r.kind === only)) {
         for (const target of run.targets) {
           const { samples, seconds } = await measure(target, run.kind, run.c);
           const key = `${run.kind}|${run.c}|${target.name}`;

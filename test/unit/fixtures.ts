@@ -16,6 +16,7 @@ export const validEnv = {
   CHUTE_ROUTER: namespace,
   EVENTS_HUB: namespace,
   BUILD_LOGS: namespace,
+  METERING: namespace,
 };
 
 /** An ExecutionContext for `app.request()` that drops background work. */

@@ -194,6 +194,61 @@ describe("invocation gateway", () => {
     expect(await balanceOf(dbUrl, victim.userId)).toBe(before);
   });
 
+  it("retries on another instance before the first byte, recording the failed attempt unbilled", async () => {
+    const chute = await seedChute(dbUrl, owner);
+    const [bad, good] = [await instanceOf(chute.chuteId), await instanceOf(chute.chuteId)];
+    bad.faults = { status: 500 };
+    const retrier = await registerCaller(base, dbUrl, { balanceUsd: 5 });
+    // The router may pick either first; call until the failing one has been tried.
+    for (let i = 0; i < 6 && bad.calls.length === 0; i++) {
+      const res = await post(host(chute), "/echo", retrier, { i });
+      expect(res.status, res.text).toBe(200);
+      expect(res.json()).toMatchObject({ instance_id: good.instanceId });
+    }
+    expect(bad.calls.length).toBeGreaterThan(0);
+    const rows = await eventually(async () => {
+      const found = await invocationRows(dbUrl, retrier.userId);
+      expect(found.filter((r) => r.error_message !== null)).toHaveLength(bad.calls.length);
+      return found;
+    });
+    const failed = rows.find((r) => r.error_message !== null);
+    expect(failed?.error_message).toBe("instance error 500");
+    expect(Number(failed?.cost_usd)).toBe(0);
+    // The failed attempt and the success that followed share the client's invocation id.
+    expect(rows.filter((r) => r.parent_invocation_id === failed?.parent_invocation_id)).toHaveLength(2);
+  });
+
+  it("cancels the instance's stream when the client goes away, and bills nothing", async () => {
+    const chute = await seedChute(dbUrl, owner);
+    const sim = await instanceOf(chute.chuteId);
+    const leaver = await registerCaller(base, dbUrl, { balanceUsd: 5 });
+    const url = new URL("/stream", base);
+    await new Promise<void>((resolve, reject) => {
+      const req = http.request(
+        url,
+        { method: "POST", headers: { ...auth(leaver), host: `${host(chute)}:${url.port}` } },
+        (res) => {
+          res.once("data", () => {
+            req.destroy();
+            resolve();
+          });
+        },
+      );
+      req.on("error", () => {});
+      req.on("timeout", () => reject(new Error("no first chunk")));
+      req.end(JSON.stringify({ chunks: 2000, interval_ms: 5 }));
+    });
+    await eventually(async () => expect(sim.aborted).toHaveLength(1));
+    const [row] = await eventually(async () => {
+      const rows = await invocationRows(dbUrl, leaver.userId);
+      expect(rows).toHaveLength(1);
+      return rows;
+    });
+    expect(row?.error_message).toBe("CLIENT_DISCONNECTED");
+    expect(Number(row?.cost_usd)).toBe(0);
+    expect(await balanceOf(dbUrl, leaver.userId)).toBe("5.0000000000");
+  });
+
   it("times out a slow instance and records the timeout", async () => {
     const res = await post(host(echo), "/slow", caller, { delay_ms: 5000 }, 20_000);
     expect(res.status).toBe(502);

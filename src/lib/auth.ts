@@ -30,6 +30,7 @@ import type { AppEnv } from "../app.ts";
 import { API_KEY_OBJECT_TYPES } from "../db/schema.ts";
 import type { Config } from "../env.ts";
 import {
+  type ApiKeyCacheEntry,
   type ApiKeyGrant,
   type ApiKeyObjectType,
   hasAccess,
@@ -112,7 +113,11 @@ function presentedApiKey(headers: Headers): string | undefined {
   return headers.get("x-api-key")?.trim() || undefined;
 }
 
-async function authenticate<E extends AppEnv>(c: Context<E>, options: AuthOptions): Promise<Auth | null> {
+async function authenticate<E extends AppEnv>(
+  c: Context<E>,
+  options: AuthOptions,
+  prefetched?: { apiKeyId: string; entry: ApiKeyCacheEntry | null },
+): Promise<Auth | null> {
   const { maxBodyBytes } = options;
   if (maxBodyBytes !== undefined) {
     await rawBody(c, typeof maxBodyBytes === "number" ? maxBodyBytes : maxBodyBytes(c.var.config));
@@ -134,7 +139,7 @@ async function authenticate<E extends AppEnv>(c: Context<E>, options: AuthOption
   }
   const token = presentedApiKey(headers);
   if (token !== undefined) {
-    const resolved = await resolveApiKey(c.var.deps, c.var.log, token);
+    const resolved = await resolveApiKey(c.var.deps, c.var.log, token, prefetched);
     if (!resolved) throw unauthorized("Invalid API key, or it was deleted.");
     return { via: "api_key", user: resolved.user, apiKey: resolved.grant };
   }
@@ -193,17 +198,21 @@ export function optionalUser(options: AuthOptions = {}): MiddlewareHandler<Optio
  * caller is: the authenticated caller, 401 without credentials. The raw body must have
  * been read with its limit first when it may exceed the default.
  */
-export async function authenticateCaller<E extends AppEnv>(c: Context<E>): Promise<Auth> {
-  const auth = await authenticate(c, {});
+export async function authenticateCaller<E extends AppEnv>(
+  c: Context<E>,
+  prefetched?: { apiKeyId: string; entry: ApiKeyCacheEntry | null },
+): Promise<Auth> {
+  const auth = await authenticate(c, {}, prefetched);
   if (!auth) throw unauthorized(MISSING_CREDENTIALS);
   return auth;
 }
 
-/** The user id an API key on the request claims (not yet verified), or null. */
-export function presentedApiKeyUser(headers: Headers): string | null {
+/** The key and user ids an API key on the request claims (not yet verified), or null. */
+export function presentedApiKeyIds(headers: Headers): { apiKeyId: string; userId: string } | null {
+  if (headers.get("x-chutes-hotkey")) return null;
   try {
     const token = presentedApiKey(headers);
-    return token ? (parseApiKey(token)?.userId ?? null) : null;
+    return token ? parseApiKey(token) : null;
   } catch {
     return null;
   }

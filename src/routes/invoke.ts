@@ -15,7 +15,7 @@
 import type { Context } from "hono";
 import { Hono } from "hono";
 import type { AppEnv } from "../app.ts";
-import { authenticateCaller, authorizeInvoke, presentedApiKeyUser } from "../lib/auth.ts";
+import { authenticateCaller, authorizeInvoke, presentedApiKeyIds } from "../lib/auth.ts";
 import { ApiError } from "../lib/errors.ts";
 import { rawBody } from "../lib/validation.ts";
 import type { Cord } from "../schemas/cords.ts";
@@ -70,14 +70,23 @@ async function call(
   const started = Date.now();
   const body = await rawBody(c, INVOKE_MAX_BODY_BYTES);
   const { config, deps } = c.var;
-  // An API key names its user: admission's Redis reads can run alongside its lookup.
-  const claimedUser = presentedApiKeyUser(c.req.raw.headers);
+  // An API key names its user: admission's Redis reads and the key's cached lookup go in
+  // one pipeline (read-only: a forged key reads nothing it could use and counts nothing).
+  const claimed = presentedApiKeyIds(c.req.raw.headers);
+  const claimedUser = claimed?.userId ?? null;
   const admissionReads =
-    known && claimedUser
-      ? readAdmission(deps.redis, claimedUser, known.chuteId, config.RATE_LIMIT_WINDOW_S, Date.now())
+    known && claimed
+      ? readAdmission(
+          deps.redis,
+          claimed.userId,
+          known.chuteId,
+          config.RATE_LIMIT_WINDOW_S,
+          Date.now(),
+          claimed.apiKeyId,
+        )
       : undefined;
   admissionReads?.catch(() => {});
-  const auth = await authenticateCaller(c);
+  const auth = await authenticateCaller(c, (await admissionReads)?.apiKey);
   const authMs = Date.now() - started;
   const json = jsonObject(body);
   const { chute, cord } = await resolve(auth, body, json);

@@ -17,6 +17,7 @@ import { balances } from "../db/schema.ts";
 import type { AnyDatabase } from "../db/types.ts";
 import { ApiError } from "../lib/errors.ts";
 import type { Redis } from "../lib/redis.ts";
+import { type ApiKeyCacheEntry, apiKeyCacheKey } from "./api-keys.ts";
 
 export const BALANCE_CACHE_TTL_S = 60;
 export const EMPTY_BALANCE_CACHE_TTL_S = 5;
@@ -43,6 +44,8 @@ export interface Admission {
 export interface AdmissionReads {
   count: number | null;
   balance: string | null;
+  /** The API key's cached lookup, when its id was given (undefined when Redis failed). */
+  apiKey?: { apiKeyId: string; entry: ApiKeyCacheEntry | null };
 }
 
 const windowOf = (nowMs: number, windowSeconds: number) => Math.floor(nowMs / 1000 / windowSeconds);
@@ -59,14 +62,21 @@ export async function readAdmission(
   chuteId: string,
   windowSeconds: number,
   nowMs: number,
+  apiKeyId?: string,
 ): Promise<AdmissionReads> {
   try {
-    const [count, balance] = await redis
+    const pipe = redis
       .pipeline()
       .get<string | number>(counterKey(userId, chuteId, windowOf(nowMs, windowSeconds)))
-      .get<string | number>(balanceKey(userId))
-      .exec<[string | number | null, string | number | null]>();
-    return { count: count === null ? 0 : Number(count), balance: balance === null ? null : String(balance) };
+      .get<string | number>(balanceKey(userId));
+    if (apiKeyId) pipe.get<ApiKeyCacheEntry>(apiKeyCacheKey(apiKeyId));
+    const [count, balance, entry] =
+      await pipe.exec<[string | number | null, string | number | null, ApiKeyCacheEntry | null]>();
+    return {
+      count: count === null ? 0 : Number(count),
+      balance: balance === null ? null : String(balance),
+      apiKey: apiKeyId ? { apiKeyId, entry: entry ?? null } : undefined,
+    };
   } catch {
     return { count: null, balance: null };
   }

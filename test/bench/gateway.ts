@@ -15,6 +15,9 @@
  * Every target gets the same sealed envelope (the direct and bare targets get one sealed by
  * the client), so the instance's work is the same for all.
  *
+ * BENCH_RUNTIME=workerd runs both Workers in one plain `workerd serve` process instead of
+ * wrangler dev (./workerd-serve.ts).
+ *
  * Env: BENCH_SECONDS (per measurement, default 4), BENCH_ROUNDS (default 2), BENCH_ONLY
  * (`json`, `sse` or `llm`: that part only).
  */
@@ -28,6 +31,7 @@ import { deriveEnvelopeKeys, INVOKE_PATH, sealInvocation } from "../../src/lib/i
 import { registerCaller, seedChute, seedInstance } from "../support/gateway-fixture.ts";
 import { startPlatform } from "../support/platform.ts";
 import type { SimInstance } from "../support/sim-instance.ts";
+import { startWorkerd } from "./workerd-serve.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
@@ -177,13 +181,14 @@ async function startBareProxy(upstream: string): Promise<{ port: number; stop():
   };
 }
 
+const RUNTIME = process.env.BENCH_RUNTIME === "workerd" ? "workerd" : "wrangler";
+
 async function main(): Promise<void> {
-  const platform = await startPlatform({
-    scratchPrefix: "chutes_bench",
-    vars: { INSTANCE_MAX_CONCURRENCY: "1024", LOG_LEVEL: "warn" },
-  });
+  const vars = { INSTANCE_MAX_CONCURRENCY: "1024", LOG_LEVEL: "warn" };
+  const workerd = RUNTIME === "workerd" ? await startWorkerd(vars) : null;
+  const platform = workerd ?? (await startPlatform({ scratchPrefix: "chutes_bench", vars }));
   const sims: SimInstance[] = [];
-  let bare: Awaited<ReturnType<typeof startBareProxy>> | null = null;
+  let bare: { port: number; stop(): Promise<void> } | null = null;
   try {
     const owner = await registerCaller(platform.url, platform.databaseUrl);
     const user = await registerCaller(platform.url, platform.databaseUrl, {
@@ -197,7 +202,7 @@ async function main(): Promise<void> {
     const sim = await seedInstance(platform.databaseUrl, chute.chuteId);
     const llmSim = await seedInstance(platform.databaseUrl, llm.chuteId, { model });
     sims.push(sim, llmSim);
-    bare = await startBareProxy(sim.url);
+    bare = workerd ? { port: workerd.barePort, stop: async () => {} } : await startBareProxy(sim.url);
     const keys = await deriveEnvelopeKeys(sim.sessionKey ?? new Uint8Array(), sim.instanceId ?? "");
     const bodies = {
       json: JSON.stringify({ hello: "world", n: 1 }),
@@ -219,7 +224,7 @@ async function main(): Promise<void> {
         contentType: "application/json",
         body: new TextEncoder().encode(bodies[kind]),
       });
-      return { path: INVOKE_PATH, headers: s.headers, body: s.body };
+      return { path: INVOKE_PATH, headers: { ...s.headers, "x-upstream": sim.url }, body: s.body };
     };
     const auth = { authorization: `Bearer ${user.apiKey}`, "content-type": "application/json" };
     const platformPort = Number(new URL(platform.url).port);
@@ -365,7 +370,7 @@ function report(
     `\ngateway benchmark: ${ROUNDS} interleaved rounds × ${SECONDS} s per target and load; medians across rounds`,
   );
   console.log(
-    `${os.cpus().length} CPUs, node ${process.version}, wrangler dev (local mode), postgres=${process.env.DATABASE_URL ? "real" : "pglite"}, redis=${process.env.REDIS_URL ? "real" : "embedded"}\n`,
+    `${os.cpus().length} CPUs, node ${process.version}, ${RUNTIME === "workerd" ? "one plain workerd serve process" : "wrangler dev (local mode)"}, postgres=${process.env.DATABASE_URL ? "real" : "pglite"}, redis=${process.env.REDIS_URL ? "real" : "embedded"}\n`,
   );
   console.log("JSON cord (/echo)\n");
   console.log("| target | clients | req/s | p50 ms | p99 ms | +p50 ms vs direct | +p99 ms vs direct | failed |");
@@ -395,7 +400,7 @@ function report(
   const d1 = find("json", 1, "direct");
   const g16 = find("sse", 16, "gateway");
   const d16 = find("sse", 16, "direct");
-  console.log("\nTargets (issue 7, under wrangler dev)\n");
+  console.log(`\nTargets (issue 7, set for wrangler dev; this run: ${RUNTIME})\n`);
   console.log("| metric | measured | target |");
   console.log("|---|---|---|");
   if (g1 && d1) {

@@ -91,7 +91,7 @@ const config :Workerd.Config = (
     (name = "gateway", worker = .gateway),
     (name = "bare", worker = .bare),
     (name = "r2-stand-in", worker = .stub),
-    (name = "internet", network = (allow = ["public", "private", "local", "network", "unspecified"])),
+    (name = "internet", network = (allow = ["public", "private", "local"])),
     (name = "do-disk", disk = (path = ${text(path.join(scratch, "do"))}, writable = true)),
   ],
   sockets = [
@@ -100,7 +100,7 @@ const config :Workerd.Config = (
   ],
 );
 const gateway :Workerd.Worker = (
-  modules = [(name = "index.js", esModule = embed ${text(path.join(bundle, "index.js"))})],
+  modules = [(name = "index.js", esModule = embed "bundle/index.js")],
   compatibilityDate = "2026-08-01",
   compatibilityFlags = ["nodejs_compat"],
   bindings = [${bindings.join(",\n    ")}],

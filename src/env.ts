@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import type { BuildLog } from "../durable-objects/build-log.ts";
+import type { Metering } from "../durable-objects/metering.ts";
 import type { MinerHub } from "../durable-objects/miner-hub.ts";
 import type { Verifier } from "../durable-objects/verifier.ts";
 import { isSs58Address } from "./lib/sr25519.ts";
@@ -195,11 +196,29 @@ export const envSchema = z.object({
   /** Time limit of one validator → miner call that is not a proof (pings, exchanges wait longer). */
   MINER_CALL_TIMEOUT_MS: z.coerce.number().int().min(1000).max(120_000).default(12_000),
   VERIFIER: binding<DurableObjectNamespace<Verifier>>("VERIFIER", "idFromName"),
+  /** Invocations one instance serves at once; the router answers 429 `at_capacity` past it on every instance. */
+  INSTANCE_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(32),
+  /** Invocations per user and chute per window (`unlimited` users are exempt). */
+  RATE_LIMIT_COUNT: z.coerce.number().int().min(1).max(1_000_000).default(60),
+  RATE_LIMIT_WINDOW_S: z.coerce.number().int().min(1).max(3600).default(60),
+  /** Until the instance's response headers (connect and first byte: fetch() exposes no separate connect phase). */
+  INVOKE_FIRST_BYTE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(60_000),
+  /** Until the instance's last byte. */
+  INVOKE_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(600_000),
+  /** Streamed cords: how long the gateway waits for an instance before sending SSE keepalive comments, and their interval. */
+  INVOKE_KEEPALIVE_MS: z.coerce.number().int().min(50).max(60_000).default(10_000),
+  /** Instances tried per request (retries only before the first byte reaches the client). */
+  INVOKE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(9).default(3),
+  /** Chute lookups (slug, id, model) are cached per isolate this long. */
+  GATEWAY_CACHE_TTL_MS: z.coerce.number().int().min(0).max(300_000).default(5_000),
+  /** Metering batches are flushed to Postgres this long after their first record. */
+  METERING_FLUSH_MS: z.coerce.number().int().min(10).max(600_000).default(1_000),
   BUCKET: binding<R2Bucket>("BUCKET", "put"),
   MINER_HUB: binding<DurableObjectNamespace<MinerHub>>("MINER_HUB", "idFromName"),
   CHUTE_ROUTER: binding<DurableObjectNamespace>("CHUTE_ROUTER", "idFromName"),
   EVENTS_HUB: binding<DurableObjectNamespace>("EVENTS_HUB", "idFromName"),
   BUILD_LOGS: binding<DurableObjectNamespace<BuildLog>>("BUILD_LOGS", "idFromName"),
+  METERING: binding<DurableObjectNamespace<Metering>>("METERING", "idFromName"),
 });
 
 export type Config = z.infer<typeof envSchema>;

@@ -13,6 +13,7 @@ import { createLogger, errorFields } from "./lib/log.ts";
 export { BuildLog } from "../durable-objects/build-log.ts";
 export { ChuteRouter } from "../durable-objects/chute-router.ts";
 export { EventsHub } from "../durable-objects/events-hub.ts";
+export { Metering } from "../durable-objects/metering.ts";
 export { MinerHub } from "../durable-objects/miner-hub.ts";
 export { Verifier } from "../durable-objects/verifier.ts";
 

@@ -147,7 +147,12 @@ async function main(): Promise<void> {
       });
       log(`registry: docker-registry origin at ${registry.url}`);
     }
-    const workerVars = { ...services.workerVars, ...(registry ? { REGISTRY_ORIGIN_URL: registry.url } : {}) };
+    const workerVars = {
+      ...services.workerVars,
+      ...(registry ? { REGISTRY_ORIGIN_URL: registry.url } : {}),
+      // Test and benchmark hook: Worker vars that override wrangler.toml's (JSON object).
+      ...(process.env.CHUTES_WORKER_VARS ? (JSON.parse(process.env.CHUTES_WORKER_VARS) as Record<string, string>) : {}),
+    };
     const vars = Object.entries(workerVars).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
     const stateDir = process.env.WRANGLER_STATE_DIR ?? path.join(ROOT, ".data", "wrangler");
     const args = [

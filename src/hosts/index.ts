@@ -4,6 +4,7 @@
  */
 import type { App } from "../app.ts";
 import { createHostApp } from "../app.ts";
+import { llmInvocations, slugInvocations } from "../routes/invoke.ts";
 import { apiHost } from "./api.ts";
 import type { HostKind } from "./classify.ts";
 import { registryHost } from "./registry.ts";
@@ -15,12 +16,15 @@ const unknownHost = createHostApp({
 });
 
 const llmHost = createHostApp({
-  notFound: (method, path) => `No OpenAI-compatible route for ${method} ${path}`,
+  notFound: (method, path) =>
+    `No OpenAI-compatible route for ${method} ${path}: this host serves GET /v1/models and POST /v1/chat/completions, /v1/completions, /v1/embeddings`,
 });
+llmHost.route("/", llmInvocations);
 
 const chuteHost = createHostApp({
   notFound: (_method, path, url) => `No cord of the chute at ${url.hostname} matches ${path}`,
 });
+chuteHost.route("/", slugInvocations);
 
 export const HOST_APPS: Record<HostKind["kind"], App> = {
   api: apiHost,

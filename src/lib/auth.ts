@@ -30,9 +30,11 @@ import type { AppEnv } from "../app.ts";
 import { API_KEY_OBJECT_TYPES } from "../db/schema.ts";
 import type { Config } from "../env.ts";
 import {
+  type ApiKeyCacheEntry,
   type ApiKeyGrant,
   type ApiKeyObjectType,
   hasAccess,
+  parseApiKey,
   resolveApiKey,
   type ScopeRequirement,
 } from "../services/api-keys.ts";
@@ -111,7 +113,11 @@ function presentedApiKey(headers: Headers): string | undefined {
   return headers.get("x-api-key")?.trim() || undefined;
 }
 
-async function authenticate<E extends AppEnv>(c: Context<E>, options: AuthOptions): Promise<Auth | null> {
+async function authenticate<E extends AppEnv>(
+  c: Context<E>,
+  options: AuthOptions,
+  prefetched?: { apiKeyId: string; entry: ApiKeyCacheEntry | null },
+): Promise<Auth | null> {
   const { maxBodyBytes } = options;
   if (maxBodyBytes !== undefined) {
     await rawBody(c, typeof maxBodyBytes === "number" ? maxBodyBytes : maxBodyBytes(c.var.config));
@@ -133,7 +139,7 @@ async function authenticate<E extends AppEnv>(c: Context<E>, options: AuthOption
   }
   const token = presentedApiKey(headers);
   if (token !== undefined) {
-    const resolved = await resolveApiKey(c.var.deps, c.var.log, token);
+    const resolved = await resolveApiKey(c.var.deps, c.var.log, token, prefetched);
     if (!resolved) throw unauthorized("Invalid API key, or it was deleted.");
     return { via: "api_key", user: resolved.user, apiKey: resolved.grant };
   }
@@ -185,6 +191,40 @@ export function optionalUser(options: AuthOptions = {}): MiddlewareHandler<Optio
     c.set("auth", auth);
     await next();
   });
+}
+
+/**
+ * For the invocation gateway, where the chute (and so the scope) is known only after the
+ * caller is: the authenticated caller, 401 without credentials. The raw body must have
+ * been read with its limit first when it may exceed the default.
+ */
+export async function authenticateCaller<E extends AppEnv>(
+  c: Context<E>,
+  prefetched?: { apiKeyId: string; entry: ApiKeyCacheEntry | null },
+): Promise<Auth> {
+  const auth = await authenticate(c, {}, prefetched);
+  if (!auth) throw unauthorized(MISSING_CREDENTIALS);
+  return auth;
+}
+
+/** The key and user ids an API key on the request claims (not yet verified), or null. */
+export function presentedApiKeyIds(headers: Headers): { apiKeyId: string; userId: string } | null {
+  if (headers.get("x-chutes-hotkey")) return null;
+  try {
+    const token = presentedApiKey(headers);
+    return token ? parseApiKey(token) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** 403 unless the caller may invoke `chuteId` (hotkeys and admin keys may; scoped keys need an invoke scope for it). */
+export function authorizeInvoke(auth: Auth, chuteId: string): void {
+  if (auth.via !== "api_key") return;
+  const need: ScopeRequirement = { objectType: "chutes", action: "invoke", objectId: chuteId };
+  if (!hasAccess(auth.apiKey, need)) {
+    throw new ApiError("forbidden", `This API key is not scoped to invoke chute ${chuteId}.`);
+  }
 }
 
 /**

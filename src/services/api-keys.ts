@@ -211,6 +211,8 @@ export async function findApiKey(db: Database, userId: string, idOrName: string)
 }
 
 const cacheKey = (apiKeyId: string) => `auth:api_key:${apiKeyId}`;
+/** The Redis key of a key's cached lookup (the gateway reads it in its admission pipeline). */
+export const apiKeyCacheKey = cacheKey;
 
 export type DeleteApiKeyResult =
   | { status: "deleted"; apiKeyId: string }
@@ -244,7 +246,8 @@ interface CachedApiKey {
   user: AuthUser;
 }
 
-type CacheEntry = CachedApiKey | { deleted: true };
+export type ApiKeyCacheEntry = CachedApiKey | { deleted: true };
+type CacheEntry = ApiKeyCacheEntry;
 
 async function loadApiKey(db: Database, apiKeyId: string): Promise<CachedApiKey | null> {
   const rows = await db
@@ -295,16 +298,22 @@ export async function resolveApiKey(
   deps: ResolveDeps,
   log: Logger,
   token: string,
+  /** The cache entry, when the caller already read it from Redis (null: a miss). */
+  prefetched?: { apiKeyId: string; entry: ApiKeyCacheEntry | null },
 ): Promise<{ user: AuthUser; grant: ApiKeyGrant } | null> {
   const ids = parseApiKey(token);
   if (!ids) return null;
   const presentedHash = await sha256Hex(token);
   const valid = (key: CachedApiKey) => timingSafeEqual(presentedHash, key.keyHash) && key.user.userId === ids.userId;
   let entry: CacheEntry | null = null;
-  try {
-    entry = await deps.redis.get<CacheEntry>(cacheKey(ids.apiKeyId));
-  } catch (error) {
-    log.warn("api key cache unavailable; reading Postgres", { error: (error as Error).message });
+  if (prefetched && prefetched.apiKeyId === ids.apiKeyId) {
+    entry = prefetched.entry;
+  } else {
+    try {
+      entry = await deps.redis.get<CacheEntry>(cacheKey(ids.apiKeyId));
+    } catch (error) {
+      log.warn("api key cache unavailable; reading Postgres", { error: (error as Error).message });
+    }
   }
   if (entry !== null) {
     return "deleted" in entry || !valid(entry) ? null : { user: entry.user, grant: entry.grant };

@@ -19,6 +19,7 @@ import { checkMinerHost } from "../lib/miner-hosts.ts";
 import { pingReplySchema } from "../schemas/miner-plane.ts";
 import { openSessionKey } from "./instance-keys.ts";
 import { refreshChuteRouter } from "./instance-routing.ts";
+import type { InstanceOutcome } from "./metering.ts";
 import { callMiner, replyJson } from "./miner-client.ts";
 import { publishMinerEvent } from "./miner-events.ts";
 import type { MinerPlaneDeps } from "./nodes.ts";
@@ -290,6 +291,29 @@ export async function recordInstanceSuccess(deps: Pick<MinerPlaneDeps, "db">, in
     .update(instances)
     .set({ consecutiveFailures: 0 })
     .where(and(eq(instances.instanceId, instanceId), gt(instances.consecutiveFailures, 0)));
+}
+
+/**
+ * Applies the gateway's verdicts on instances (`FlushResult.instanceOutcomes` of a metering
+ * flush, oldest first): per instance, a success anywhere resets the count, and the failures
+ * after the last success count towards removal. Runs after the invocations are committed,
+ * off every request's path.
+ */
+export async function applyInstanceOutcomes(deps: MinerPlaneDeps, outcomes: readonly InstanceOutcome[]): Promise<void> {
+  const byInstance = new Map<string, InstanceOutcome[]>();
+  for (const outcome of outcomes) {
+    const list = byInstance.get(outcome.instanceId) ?? [];
+    list.push(outcome);
+    byInstance.set(outcome.instanceId, list);
+  }
+  for (const [instanceId, list] of byInstance) {
+    const lastSuccess = list.map((o) => o.outcome).lastIndexOf("success");
+    if (lastSuccess >= 0) await recordInstanceSuccess(deps, instanceId);
+    for (const failure of list.slice(lastSuccess + 1)) {
+      const counted = await recordInstanceFailure(deps, instanceId, failure.reason);
+      if (!counted || counted.removed) break;
+    }
+  }
 }
 
 /** `POST /_ping` with a fresh nonce; ok only when the answer is the MAC under the session key. */

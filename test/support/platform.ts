@@ -28,7 +28,7 @@ export interface RunningPlatform {
 }
 
 export async function startPlatform(
-  options: { readyTimeoutMs?: number; scratchPrefix?: string } = {},
+  options: { readyTimeoutMs?: number; scratchPrefix?: string; vars?: Record<string, string> } = {},
 ): Promise<RunningPlatform> {
   const port = await freePort();
   const devChainPort = await freePort();
@@ -53,6 +53,7 @@ export async function startPlatform(
       DEV_CHAIN_PORT: String(devChainPort),
       REGISTRY_DIR: path.join(stateDir, "registry"),
       BUILDAH_DIR: path.join(stateDir, "buildah"),
+      ...(options.vars ? { CHUTES_WORKER_VARS: JSON.stringify(options.vars) } : {}),
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -70,6 +70,8 @@ export interface SimInstance {
   readonly instanceId: string | undefined;
   /** Whether a session key is held (set at start or by `/_exchange`). */
   readonly keyed: boolean;
+  /** The session key held (tests that seal envelopes themselves, e.g. the benchmark's direct target). */
+  readonly sessionKey: Uint8Array | undefined;
   /** Calls that opened correctly, in order of arrival. */
   readonly calls: SimInstanceCall[];
   /** Calls whose client went away before the answer ended. */
@@ -334,6 +336,9 @@ export async function startSimInstance(options: SimInstanceOptions = {}): Promis
     },
     get keyed() {
       return keys !== undefined;
+    },
+    get sessionKey() {
+      return sessionKey;
     },
     calls,
     aborted,

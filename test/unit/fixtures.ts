@@ -17,6 +17,7 @@ export const validEnv = {
   EVENTS_HUB: namespace,
   BUILD_LOGS: namespace,
   VERIFIER: namespace,
+  METERING: namespace,
 };
 
 /** An ExecutionContext for `app.request()` that drops background work. */

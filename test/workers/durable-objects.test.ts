@@ -35,38 +35,71 @@ describe("chute router", () => {
     host: "127.0.0.1",
     port: 9000,
     maxConcurrency,
+    minerUid: 1,
+    minerHotkey: "5Cfv7fcjhtGaQEjdKEHfxgRpS97TLUqmRjeXwTtYUk8S7eui",
+    sealedSessionKey: "v1:00:00",
+  });
+  const newRouter = async (instances: ReturnType<typeof instance>[]) => {
+    const chuteId = crypto.randomUUID();
+    const router = config.CHUTE_ROUTER.get(config.CHUTE_ROUTER.idFromName(chuteId)) as DurableObjectStub<ChuteRouter>;
+    await router.setInstances(instances);
+    return {
+      router,
+      acquire: (options: { exclude?: string[]; leaseMs?: number } = {}) => router.acquire({ chuteId, ...options }),
+    };
+  };
+
+  it("loads a cold router from Postgres (a chute with no instances has none)", async () => {
+    const chuteId = crypto.randomUUID();
+    const router = config.CHUTE_ROUTER.get(config.CHUTE_ROUTER.idFromName(chuteId)) as DurableObjectStub<ChuteRouter>;
+    expect(await router.acquire({ chuteId })).toEqual({ ok: false, reason: "no_instances" });
   });
 
   it("leases the least-loaded instance and respects the concurrency cap", async () => {
-    const router = config.CHUTE_ROUTER.get(
-      config.CHUTE_ROUTER.idFromName(crypto.randomUUID()),
-    ) as DurableObjectStub<ChuteRouter>;
-    expect(await router.acquire()).toEqual({ ok: false, reason: "no_instances" });
-
-    await router.setInstances([instance("a", 1), instance("b", 2)]);
-    const first = await router.acquire();
-    const second = await router.acquire();
-    const third = await router.acquire();
+    const { router, acquire } = await newRouter([instance("a", 1), instance("b", 2)]);
+    const first = await acquire();
+    const second = await acquire();
+    const third = await acquire();
     if (!first.ok || !second.ok || !third.ok) throw new Error("expected three leases");
     // a and b start at 0; after one each, only b has room.
     expect(new Set([first.instance.instanceId, second.instance.instanceId])).toEqual(new Set(["a", "b"]));
     expect(third.instance.instanceId).toBe("b");
-    expect(await router.acquire()).toEqual({ ok: false, reason: "at_capacity" });
+    expect(await acquire()).toEqual({ ok: false, reason: "at_capacity" });
 
     await router.release(first.leaseId);
     await router.release(first.leaseId); // idempotent
-    const fourth = await router.acquire();
+    const fourth = await acquire();
     expect(fourth.ok && fourth.instance.instanceId).toBe(first.instance.instanceId);
   });
 
   it("expires leases whose release never comes", async () => {
-    const router = config.CHUTE_ROUTER.get(
-      config.CHUTE_ROUTER.idFromName(crypto.randomUUID()),
-    ) as DurableObjectStub<ChuteRouter>;
-    await router.setInstances([instance("only", 1)]);
-    expect((await router.acquire(50)).ok).toBe(true);
-    expect(await router.acquire(50)).toEqual({ ok: false, reason: "at_capacity" });
+    const { acquire } = await newRouter([instance("only", 1)]);
+    expect((await acquire({ leaseMs: 50 })).ok).toBe(true);
+    expect(await acquire({ leaseMs: 50 })).toEqual({ ok: false, reason: "at_capacity" });
     await new Promise((r) => setTimeout(r, 80));
-    expect((await router.acquire(50)).ok).toBe(true);
+    expect((await acquire({ leaseMs: 50 })).ok).toBe(true);
+  });
+
+  it("skips instances a request already tried, and sets aside an instance after failures in a row", async () => {
+    const { router, acquire } = await newRouter([instance("a", 5), instance("b", 5)]);
+    const first = await acquire({ exclude: ["a"] });
+    expect(first.ok && first.instance.instanceId).toBe("b");
+    expect(await acquire({ exclude: ["a", "b"] })).toEqual({ ok: false, reason: "no_instances" });
+    if (!first.ok) throw new Error("no lease");
+    await router.release(first.leaseId, "failure");
+    // One failure is not enough; a second in a row sets b aside.
+    const again = await acquire({ exclude: ["a"] });
+    if (!again.ok) throw new Error("no lease");
+    await router.release(again.leaseId, "failure");
+    expect(await acquire({ exclude: ["a"] })).toEqual({ ok: false, reason: "no_instances" });
+    const state = await router.snapshot();
+    expect(state.find((s) => s.instanceId === "b")).toMatchObject({
+      setAside: true,
+      consecutiveFailures: 2,
+      inFlight: 0,
+    });
+    // A neutral outcome (client gone) changes nothing; only a success clears the count.
+    const onA = await acquire();
+    expect(onA.ok && onA.instance.instanceId).toBe("a");
   });
 });

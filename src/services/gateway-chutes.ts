@@ -1,0 +1,174 @@
+/**
+ * @module The chute facts the invocation gateway needs (cords, price inputs, owner,
+ * shares, image owner), looked up by slug, id or model and cached in the isolate for
+ * `GATEWAY_CACHE_TTL_MS` (5 s by default), so a warm gateway asks Postgres nothing per
+ * request. The cost of the cache: a chute made private, unshared or deleted stays
+ * callable by those who could call it for at most that long; misses are cached too, so
+ * unknown names cannot drive one query per request.
+ *
+ * Visibility is applied after the lookup (`canInvoke`): public chutes for everyone,
+ * private ones for the owner and the users they are shared with.
+ */
+import { and, eq, inArray, sql } from "drizzle-orm";
+import { chuteShares, chutes, images } from "../db/schema.ts";
+import type { AnyDatabase } from "../db/types.ts";
+import type { Cord } from "../schemas/cords.ts";
+
+export interface GatewayChute {
+  chuteId: string;
+  userId: string;
+  name: string;
+  slug: string;
+  public: boolean;
+  standardTemplate: string | null;
+  cords: Cord[];
+  computeMultiplier: number;
+  discount: number;
+  imageId: string;
+  imageUserId: string;
+  /** Users a private chute is shared with. */
+  sharedWith: string[];
+}
+
+interface Entry {
+  value: GatewayChute | null;
+  expires: number;
+}
+
+const MAX_ENTRIES = 10_000;
+const cache = new Map<string, Entry>();
+
+async function cached(
+  key: string,
+  ttlMs: number,
+  load: () => Promise<GatewayChute | null>,
+  nowMs = Date.now(),
+): Promise<GatewayChute | null> {
+  const hit = cache.get(key);
+  if (hit && hit.expires > nowMs) return hit.value;
+  const value = await load();
+  if (cache.size >= MAX_ENTRIES) cache.clear();
+  if (ttlMs > 0) cache.set(key, { value, expires: nowMs + ttlMs });
+  return value;
+}
+
+/** Drops every cached lookup (tests that change a chute and call it at once). */
+export function clearGatewayChuteCache(): void {
+  cache.clear();
+}
+
+const columns = {
+  chuteId: chutes.chuteId,
+  userId: chutes.userId,
+  name: chutes.name,
+  slug: chutes.slug,
+  public: chutes.public,
+  standardTemplate: chutes.standardTemplate,
+  cords: chutes.cords,
+  nodeSelector: chutes.nodeSelector,
+  discount: chutes.discount,
+  imageId: chutes.imageId,
+  imageUserId: images.userId,
+  sharedWith: sql<string[]>`coalesce((select array_agg(${chuteShares.userId}) from ${chuteShares}
+    where ${chuteShares.chuteId} = ${chutes.chuteId}), '{}')`,
+};
+
+type Row = {
+  [K in keyof typeof columns]: K extends "nodeSelector"
+    ? { compute_multiplier: number }
+    : K extends "sharedWith"
+      ? string[]
+      : K extends "imageUserId"
+        ? string
+        : (typeof chutes.$inferSelect)[K & keyof typeof chutes.$inferSelect];
+};
+
+const toGatewayChute = (row: Row): GatewayChute => ({
+  chuteId: row.chuteId,
+  userId: row.userId,
+  name: row.name,
+  slug: row.slug,
+  public: row.public,
+  standardTemplate: row.standardTemplate,
+  cords: row.cords,
+  computeMultiplier: row.nodeSelector.compute_multiplier,
+  discount: row.discount,
+  imageId: row.imageId,
+  imageUserId: row.imageUserId,
+  sharedWith: row.sharedWith ?? [],
+});
+
+async function selectOne(db: AnyDatabase, where: ReturnType<typeof eq>): Promise<GatewayChute | null> {
+  const [row] = await db
+    .select(columns)
+    .from(chutes)
+    .innerJoin(images, eq(images.imageId, chutes.imageId))
+    .where(where)
+    .limit(1);
+  return row ? toGatewayChute(row as unknown as Row) : null;
+}
+
+export function chuteBySlug(db: AnyDatabase, slug: string, ttlMs: number): Promise<GatewayChute | null> {
+  const key = slug.toLowerCase();
+  return cached(`slug:${key}`, ttlMs, () => selectOne(db, eq(chutes.slug, key)));
+}
+
+export function chuteById(db: AnyDatabase, chuteId: string, ttlMs: number): Promise<GatewayChute | null> {
+  const key = chuteId.toLowerCase();
+  if (!/^[0-9a-f-]{36}$/.test(key)) return Promise.resolve(null);
+  return cached(`id:${key}`, ttlMs, () => selectOne(db, eq(chutes.chuteId, key)));
+}
+
+/**
+ * The template chute (vLLM by default) serving `model` for `viewerId` (`llm.` routing): the viewer's own first,
+ * then the most invoked, then the oldest, among those the viewer may invoke.
+ */
+export function chuteByModel(
+  db: AnyDatabase,
+  model: string,
+  viewerId: string,
+  ttlMs: number,
+  templates: readonly string[] = ["vllm"],
+): Promise<GatewayChute | null> {
+  return cached(`model:${templates.join(",")}:${viewerId}:${model}`, ttlMs, async () => {
+    const [row] = await db
+      .select(columns)
+      .from(chutes)
+      .innerJoin(images, eq(images.imageId, chutes.imageId))
+      .where(
+        and(
+          inArray(chutes.standardTemplate, [...templates]),
+          eq(chutes.name, model),
+          sql`(${chutes.public} or ${chutes.userId} = ${viewerId} or exists (select 1 from ${chuteShares}
+            where ${chuteShares.chuteId} = ${chutes.chuteId} and ${chuteShares.userId} = ${viewerId}))`,
+        ),
+      )
+      .orderBy(sql`${chutes.userId} = ${viewerId} desc`, sql`${chutes.invocationCount} desc`, chutes.createdAt)
+      .limit(1);
+    return row ? toGatewayChute(row as unknown as Row) : null;
+  });
+}
+
+/** The vLLM chutes `viewerId` may invoke, for `GET /v1/models` (not cached: a listing). */
+export async function llmChutes(
+  db: AnyDatabase,
+  viewerId: string,
+): Promise<{ name: string; createdAt: Date; userId: string }[]> {
+  return db
+    .select({ name: chutes.name, createdAt: chutes.createdAt, userId: chutes.userId })
+    .from(chutes)
+    .where(
+      and(
+        eq(chutes.standardTemplate, "vllm"),
+        sql`(${chutes.public} or ${chutes.userId} = ${viewerId} or exists (select 1 from ${chuteShares}
+          where ${chuteShares.chuteId} = ${chutes.chuteId} and ${chuteShares.userId} = ${viewerId}))`,
+      ),
+    )
+    .orderBy(chutes.name)
+    .limit(1000);
+}
+
+/** Whether `userId` may invoke the chute: public, their own, or shared with them. */
+export function canInvoke(chute: GatewayChute, userId: string): boolean {
+  return chute.public || chute.userId === userId || chute.sharedWith.includes(userId);
+}

@@ -42,7 +42,7 @@ if (!databaseUrl) {
 const log = (line: string) => console.log(`[sim:miner] ${line}`);
 
 /** The chute to run: the one named by `--chute` (its GPU count from its selector), or a seeded one. */
-async function chuteToRun(minerHotkey: string): Promise<{ chuteId: string; gpus: number }> {
+async function chuteToRun(minerHotkey: string): Promise<{ chuteId: string; gpus: number; model?: string }> {
   if (!values.chute) {
     const gpus = Number(values.gpus);
     const { chuteId } = await withDatabase(databaseUrl, (db) => seedMinerAndChute(db, minerHotkey, { gpus }));
@@ -51,17 +51,18 @@ async function chuteToRun(minerHotkey: string): Promise<{ chuteId: string; gpus:
   const ref = values.chute;
   return withDatabase(databaseUrl, async (db) => {
     const [chute] = await db
-      .select({ chuteId: chutes.chuteId, nodeSelector: chutes.nodeSelector })
+      .select({ chuteId: chutes.chuteId, name: chutes.name, nodeSelector: chutes.nodeSelector })
       .from(chutes)
       .where(or(eq(chutes.chuteId, ref), eq(chutes.slug, ref)));
     if (!chute) throw new Error(`no chute ${ref} in this database`);
     await seedMiner(db, minerHotkey);
-    return { chuteId: chute.chuteId, gpus: chute.nodeSelector.gpu_count };
+    // A vLLM chute is named after its model: the instance reports that name in completions.
+    return { chuteId: chute.chuteId, gpus: chute.nodeSelector.gpu_count, model: chute.name };
   });
 }
 
 const hotkey = randomHotkey();
-const { chuteId, gpus } = await chuteToRun(hotkey.ss58);
+const { chuteId, gpus, model } = await chuteToRun(hotkey.ss58);
 const miner = new SimMiner({
   baseUrl: values.api ?? "http://127.0.0.1:8787",
   hotkey,
@@ -82,7 +83,7 @@ try {
   const status = await miner.awaitVerification(task_id);
   log(`verification: ${JSON.stringify(status)} in ${Date.now() - started} ms`);
   if (status.status !== "verified") throw new Error("the GPUs were not verified");
-  const instance = await miner.startInstance();
+  const instance = await miner.startInstance({ model });
   const announced = await miner.announce(chuteId, instance.host, instance.port);
   log(`POST /instances/${chuteId}/ → ${announced.status} ${announced.text}`);
   const instanceId = announced.json<{ instance_id: string }>().instance_id;

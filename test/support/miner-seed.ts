@@ -17,6 +17,7 @@ import {
 } from "../../src/db/schema.ts";
 import type { AnyDatabase } from "../../src/db/types.ts";
 import { resolveNodeSelector } from "../../src/services/gpus.ts";
+import { generateSessionKey, sealSessionKey } from "../../src/services/instance-keys.ts";
 
 /** The miner's hotkey as a manual metagraph entry (negative uid: the every-minute sync keeps it). */
 export async function seedMiner(db: AnyDatabase, minerHotkey: string, uid = -100): Promise<void> {
@@ -119,10 +120,14 @@ export async function seedInstance(
     nodeIds: string[];
     port?: number;
     verified?: boolean;
+    /** With it, a verified instance holds a sealed session key, as after its key exchange (routable). */
+    walletKey?: string;
   },
 ): Promise<string> {
   const instanceId = crypto.randomUUID();
   const verified = input.verified ?? true;
+  const sessionKey =
+    verified && input.walletKey ? await sealSessionKey(generateSessionKey(), input.walletKey, instanceId) : null;
   await db.insert(instances).values({
     instanceId,
     chuteId: input.chuteId,
@@ -134,6 +139,7 @@ export async function seedInstance(
     port: input.port ?? 20_000 + Math.floor(Math.random() * 40_000),
     active: verified,
     verified,
+    sessionKey,
   });
   await db.insert(instanceNodes).values(input.nodeIds.map((nodeId) => ({ instanceId, nodeId })));
   await db.insert(instanceAudit).values({

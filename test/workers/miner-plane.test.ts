@@ -96,7 +96,13 @@ async function minerWith(options: { instance?: boolean; verified?: boolean } = {
   const key = await registerMiner();
   const [uuid = ""] = await seedNodes(db, key.ss58);
   const instanceId = options.instance
-    ? await seedInstance(db, { ...chute, minerHotkey: key.ss58, nodeIds: [uuid], verified: options.verified })
+    ? await seedInstance(db, {
+        ...chute,
+        minerHotkey: key.ss58,
+        nodeIds: [uuid],
+        verified: options.verified,
+        walletKey: config.WALLET_KEY,
+      })
     : "";
   return { key, uuid, instanceId };
 }

@@ -16,6 +16,7 @@ import {
   users,
 } from "../../src/db/schema.ts";
 import type { AnyDatabase } from "../../src/db/types.ts";
+import type { DeviceRecord } from "../../src/schemas/gpu-proof.ts";
 import { resolveNodeSelector } from "../../src/services/gpus.ts";
 import { generateSessionKey, sealSessionKey } from "../../src/services/instance-keys.ts";
 
@@ -73,6 +74,23 @@ export async function seedMinerAndChute(
 
 const hex32 = () =>
   Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+
+/** An H100 SXM as a bootstrap pod reports it, with a fresh UUID. */
+export function h100Device(): DeviceRecord {
+  return {
+    name: "NVIDIA H100 80GB HBM3",
+    uuid: hex32(),
+    memory: 85_520_809_984,
+    major: 9,
+    minor: 0,
+    processors: 132,
+    sxm: true,
+    clock_rate: 1_980_000,
+    max_threads_per_processor: 2048,
+    concurrent_kernels: true,
+    ecc: true,
+  };
+}
 
 /** GPU rows for `minerHotkey` (H100 SXM), `verified` by default. */
 export async function seedNodes(

@@ -29,6 +29,8 @@ import { type NodeArgs, proofChallengeSchema, wrappedKeySchema } from "../../src
 import { cliHeaders, type TestHotkey } from "./chutes-cli.ts";
 import { type HostResponse, hostRequest } from "./http.ts";
 
+import { h100Device } from "./miner-seed.ts";
+
 export { seedMiner, seedMinerAndChute } from "./miner-seed.ts";
 
 import { type SimInstance, type SimInstanceOptions, startSimInstance } from "./sim-instance.ts";
@@ -56,23 +58,6 @@ export interface MinerFrame {
   seq?: number;
   reason?: string;
   data?: Record<string, unknown>;
-}
-
-/** An H100 SXM as a bootstrap pod reports it, with a fresh UUID. */
-export function h100Device(): DeviceRecord {
-  return {
-    name: "NVIDIA H100 80GB HBM3",
-    uuid: Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex"),
-    memory: 85_520_809_984,
-    major: 9,
-    minor: 0,
-    processors: 132,
-    sxm: true,
-    clock_rate: 1_980_000,
-    max_threads_per_processor: 2048,
-    concurrent_kernels: true,
-    ecc: true,
-  };
 }
 
 /** Proves `device` at `seed` with the CPU reference and opens `ciphertext` with the proof. */

@@ -29,7 +29,7 @@ import {
 import { isRegisteredMiner } from "../../src/services/metagraph.ts";
 import { sweepStuckNodes, VERIFICATION_LIMIT_MS } from "../../src/services/nodes.ts";
 import { randomHotkey, type TestHotkey } from "../support/chutes-cli.ts";
-import { seedInstance, seedMinerAndChute, seedNodes } from "../support/miner-seed.ts";
+import { h100Device, seedInstance, seedMinerAndChute, seedNodes } from "../support/miner-seed.ts";
 import { registerMiner, type SignedRequest, sendSigned } from "./accounts.ts";
 import { callHost, expectError } from "./helpers.ts";
 import { connectMiner, isEvent } from "./miners.ts";
@@ -45,17 +45,7 @@ const json = (value: unknown) => JSON.stringify(value);
 /** A GPU as a bootstrap pod reports it (an H100 SXM that passes upstream's checks). */
 function gpu(overrides: Partial<NodeArgs> = {}): NodeArgs {
   return {
-    name: "NVIDIA H100 80GB HBM3",
-    uuid: Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join(""),
-    memory: 85_520_809_984,
-    major: 9,
-    minor: 0,
-    processors: 132,
-    sxm: true,
-    clock_rate: 1_980_000,
-    max_threads_per_processor: 2048,
-    concurrent_kernels: true,
-    ecc: true,
+    ...h100Device(),
     device_index: 0,
     gpu_identifier: "h100_sxm",
     verification_host: "127.0.0.1",

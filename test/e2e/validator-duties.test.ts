@@ -5,10 +5,10 @@
  * and records weights on the dev chain → a simulated payment raises a user's balance
  * exactly once.
  *
- * Until the invocation gateway writes rows, `seedInvocations` below writes them as it
- * will (one row per attempt). Once invocations flow, replace that step with real calls
- * (deploy, invoke through the gateway, then take the hour of those invocations); every
- * later step stays as it is.
+ * An hour is exported only once it has ended, and exports are immutable, so the rows of
+ * the exported hour cannot come from live calls in a test: `seedInvocations` writes them,
+ * in an hour of the past, in the shape the gateway's metering flush writes (one row per
+ * attempt; test/e2e/gateway.test.ts checks real calls produce those rows, billed once).
  */
 import { spawn } from "node:child_process";
 import path from "node:path";
@@ -44,7 +44,7 @@ async function withDatabase<T>(fn: (client: pg.Client) => Promise<T>): Promise<T
   }
 }
 
-/** Stand-in for the gateway: `count` successful attempts spread over the hour, as it will record them. */
+/** `count` successful attempts spread over the past hour, as the gateway's metering flush records them. */
 async function seedInvocations(count: number): Promise<string[]> {
   const ids = Array.from({ length: count }, () => crypto.randomUUID());
   await withDatabase(async (client) => {

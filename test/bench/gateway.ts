@@ -260,18 +260,6 @@ async function main(): Promise<void> {
     }
     await measure(targets[2] as Target, "llm", 2);
 
-    type Row = {
-      target: string;
-      kind: string;
-      c: number;
-      rps: number[];
-      p50: number[];
-      p99: number[];
-      ttfb50: number[];
-      ttfb99: number[];
-      ttlb50: number[];
-      bad: number;
-    };
     const rows = new Map<string, Row>();
     const runs: { kind: "json" | "sse" | "llm"; c: number; targets: Target[] }[] = [
       { kind: "json", c: 1, targets },
@@ -348,20 +336,21 @@ async function main(): Promise<void> {
   }
 }
 
-function report(
-  rows: {
-    target: string;
-    kind: string;
-    c: number;
-    rps: number[];
-    p50: number[];
-    p99: number[];
-    ttfb50: number[];
-    ttfb99: number[];
-    ttlb50: number[];
-    bad: number;
-  }[],
-): void {
+/** One target at one load: the figures of every round. */
+interface Row {
+  target: string;
+  kind: string;
+  c: number;
+  rps: number[];
+  p50: number[];
+  p99: number[];
+  ttfb50: number[];
+  ttfb99: number[];
+  ttlb50: number[];
+  bad: number;
+}
+
+function report(rows: Row[]): void {
   const m = (values: number[]) => median(values);
   const f = (v: number, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : "–");
   const find = (kind: string, c: number, target: string) =>

@@ -16,8 +16,8 @@ import { beforeAll, describe, expect, inject, it } from "vitest";
 import { withDatabase } from "../../infra/dev/database.ts";
 import { buildToolsMissing } from "../../infra/dev/registry.ts";
 import { metagraphNodes } from "../../src/db/schema.ts";
-import { cliHeaders, multipartBody, pythonJsonDumps, randomHotkey, sdkUuid5 } from "../support/chutes-cli.ts";
-import { type HostResponse, hostRequest } from "../support/http.ts";
+import { cliHeaders, multipartBody, randomHotkey, sdkUuid5 } from "../support/chutes-cli.ts";
+import { type HostResponse, hostRequest, registerOverApi } from "../support/http.ts";
 import { makeZip } from "../support/zip.ts";
 
 const base = inject("platformUrl");
@@ -109,12 +109,7 @@ const GOOD_DOCKERFILE = [
 
 describe.skipIf(skipBuilds)("image builds and the registry", () => {
   beforeAll(async () => {
-    const payload = pythonJsonDumps({ username: USERNAME, coldkey: randomHotkey().ss58 });
-    const res = await hostRequest(base, API, "/users/register", {
-      method: "POST",
-      headers: await cliHeaders(HOTKEY, { body: payload }),
-      body: payload,
-    });
+    const res = await registerOverApi(base, HOTKEY, USERNAME);
     expect(res.status, res.text).toBe(200);
     await withDatabase(inject("platformDatabaseUrl"), (db) =>
       // A manual entry (negative node_id): the every-minute metagraph sync keeps it.

@@ -13,8 +13,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import WebSocket from "ws";
 import { withDatabase } from "../../infra/dev/database.ts";
 import { imageBuilds, images, metagraphNodes } from "../../src/db/schema.ts";
-import { cliHeaders, multipartBody, pythonJsonDumps, randomHotkey, sdkUuid5 } from "../support/chutes-cli.ts";
-import { type HostResponse, hostRequest } from "../support/http.ts";
+import { cliHeaders, multipartBody, randomHotkey, sdkUuid5 } from "../support/chutes-cli.ts";
+import { type HostResponse, hostRequest, registerOverApi } from "../support/http.ts";
 
 const base = inject("platformUrl");
 const databaseUrl = inject("platformDatabaseUrl");
@@ -72,12 +72,7 @@ class Miner {
 let miner: Miner;
 
 beforeAll(async () => {
-  const payload = pythonJsonDumps({ username: USERNAME, coldkey: randomHotkey().ss58 });
-  const res = await hostRequest(base, API, "/users/register", {
-    method: "POST",
-    headers: await cliHeaders(HOTKEY, { body: payload }),
-    body: payload,
-  });
+  const res = await registerOverApi(base, HOTKEY, USERNAME);
   expect(res.status, res.text).toBe(200);
   userId = String(json(res).user_id);
 

@@ -18,8 +18,8 @@ import { beforeAll, describe, expect, inject, it } from "vitest";
 import { triggerCron } from "../../infra/dev/cron.ts";
 import { DEV_VALIDATOR_SEED } from "../../infra/dev/services.ts";
 import { hotkeyFromSeed } from "../../src/chain/keys.ts";
-import { cliHeaders, pythonJsonDumps, randomHotkey } from "../support/chutes-cli.ts";
-import { hostRequest } from "../support/http.ts";
+import { cliHeaders, randomHotkey } from "../support/chutes-cli.ts";
+import { hostRequest, registerOverApi } from "../support/http.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const base = inject("platformUrl");
@@ -171,15 +171,7 @@ describe("walk-through: invocations → export → verifier → scores → payme
 
   it("credits a simulated payment to the user's balance exactly once", async () => {
     const key = randomHotkey();
-    const body = pythonJsonDumps({
-      username: `pay_${Date.now().toString(36).slice(-8)}`,
-      coldkey: randomHotkey().ss58,
-    });
-    const registered = await hostRequest(base, API, "/users/register", {
-      method: "POST",
-      headers: await cliHeaders(key, { body }),
-      body,
-    });
+    const registered = await registerOverApi(base, key, `pay_${Date.now().toString(36).slice(-8)}`);
     expect(registered.status, registered.text).toBe(200);
     const { payment_address: address } = registered.json<{ payment_address: string }>();
     const balance = async () => {

@@ -13,8 +13,8 @@ import { type Permission, permissionBits } from "../../src/lib/permissions.ts";
 import type { Cord } from "../../src/schemas/cords.ts";
 import { sealSessionKey } from "../../src/services/instance-keys.ts";
 import { vllmCords } from "../../src/services/templates.ts";
-import { cliHeaders, pythonJsonDumps, randomHotkey, type TestHotkey } from "./chutes-cli.ts";
-import { hostRequest } from "./http.ts";
+import { cliHeaders, randomHotkey, type TestHotkey } from "./chutes-cli.ts";
+import { hostRequest, registerOverApi } from "./http.ts";
 import { type SimInstance, startSimInstance } from "./sim-instance.ts";
 
 export const API = "api.localhost";
@@ -41,12 +41,7 @@ export async function registerCaller(
 ): Promise<Caller> {
   const hotkey = randomHotkey();
   const username = `gw_${short()}`;
-  const body = pythonJsonDumps({ username, coldkey: randomHotkey().ss58 });
-  const res = await hostRequest(base, API, "/users/register", {
-    method: "POST",
-    headers: await cliHeaders(hotkey, { body }),
-    body,
-  });
+  const res = await registerOverApi(base, hotkey, username);
   if (res.status !== 200) throw new Error(`register: ${res.status} ${res.text}`);
   const userId = String(res.json().user_id);
   const keyBody = JSON.stringify({ name: `k_${short()}`, admin: true });

@@ -6,6 +6,7 @@
  * the Host header it is given (wrangler dev then puts that host in the request URL).
  */
 import http from "node:http";
+import { cliHeaders, pythonJsonDumps, randomHotkey, type TestHotkey } from "./chutes-cli.ts";
 
 export interface HostResponse {
   status: number;
@@ -55,5 +56,20 @@ export function hostRequest(
     req.on("error", reject);
     if (init.body) req.write(init.body);
     req.end();
+  });
+}
+
+/** `POST /users/register` on `api.` as `chutes register` sends it (signed body, Python's JSON spacing). */
+export async function registerOverApi(
+  base: string,
+  hotkey: TestHotkey,
+  username: string,
+  coldkey = randomHotkey().ss58,
+): Promise<HostResponse> {
+  const body = pythonJsonDumps({ username, coldkey });
+  return hostRequest(base, "api.localhost", "/users/register", {
+    method: "POST",
+    headers: await cliHeaders(hotkey, { body }),
+    body,
   });
 }

@@ -53,11 +53,18 @@ export const EMPTY_RELOAD_MS = 5_000;
 /** A set is refreshed from Postgres in the background this often, in case a push was lost. */
 export const BACKGROUND_RELOAD_MS = 60_000;
 
+export interface LeaseRelease {
+  leaseId: string;
+  outcome: AttemptOutcome;
+}
+
 export interface AcquireOptions {
   chuteId: string;
   /** Instances this request already tried (retries go elsewhere). */
   exclude?: string[];
   leaseMs?: number;
+  /** Leases ended since the caller's last RPC, released first (one RPC instead of two). */
+  release?: LeaseRelease[];
 }
 
 export class ChuteRouter extends DurableObject {
@@ -76,6 +83,7 @@ export class ChuteRouter extends DurableObject {
 
   /** Leases the least-loaded instance in service with spare capacity. */
   async acquire(options: AcquireOptions): Promise<AcquireResult> {
+    if (options.release) await this.releaseMany(options.release);
     let now = Date.now();
     // First use, or an empty set that may have filled since (a push can be missed:
     // bounded to one read per EMPTY_RELOAD_MS); and a slow refresh in the background.
@@ -129,7 +137,7 @@ export class ChuteRouter extends DurableObject {
   }
 
   /** `release` for several leases in one call (the gateway batches its releases per isolate). */
-  async releaseMany(releases: { leaseId: string; outcome: AttemptOutcome }[]): Promise<void> {
+  async releaseMany(releases: LeaseRelease[]): Promise<void> {
     for (const { leaseId, outcome } of releases) await this.release(leaseId, outcome);
   }
 

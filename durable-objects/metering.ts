@@ -1,6 +1,6 @@
 /**
- * @module Metering: a few Durable Objects (`metering-0` … `metering-{n-1}`, picked at
- * random per record so no single object is a bottleneck) that take finished invocation
+ * @module Metering: a few Durable Objects (`metering-0` … `metering-{n-1}`; each isolate
+ * draws one, so no single object is a bottleneck) that take finished invocation
  * attempts from the gateway, keep them durably in their storage at once, and flush them to
  * Postgres in batches from an alarm (src/services/metering.ts, one transaction per batch).
  *
@@ -19,7 +19,7 @@ import { openDatabase } from "../src/db/client.ts";
 import { configFor } from "../src/env.ts";
 import { createLogger, errorFields } from "../src/lib/log.ts";
 import { openRedis } from "../src/lib/redis.ts";
-import { cacheBalances } from "../src/services/balance-gate.ts";
+import { cacheBalances } from "../src/services/admission.ts";
 import { applyInstanceOutcomes } from "../src/services/instances.ts";
 import { type FlushResult, flushInvocations, type InvocationRecord } from "../src/services/metering.ts";
 

@@ -29,6 +29,7 @@ import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app.ts";
 import { API_KEY_OBJECT_TYPES } from "../db/schema.ts";
 import type { Config } from "../env.ts";
+import { type AdmissionLedger, isolateLedger } from "../services/admission-ledger.ts";
 import {
   type ApiKeyCacheEntry,
   type ApiKeyGrant,
@@ -117,6 +118,7 @@ async function authenticate<E extends AppEnv>(
   c: Context<E>,
   options: AuthOptions,
   prefetched?: { apiKeyId: string; entry: ApiKeyCacheEntry | null },
+  ledger?: AdmissionLedger,
 ): Promise<Auth | null> {
   const { maxBodyBytes } = options;
   if (maxBodyBytes !== undefined) {
@@ -139,7 +141,7 @@ async function authenticate<E extends AppEnv>(
   }
   const token = presentedApiKey(headers);
   if (token !== undefined) {
-    const resolved = await resolveApiKey(c.var.deps, c.var.log, token, prefetched);
+    const resolved = await resolveApiKey(c.var.deps, c.var.log, token, prefetched, ledger);
     if (!resolved) throw unauthorized("Invalid API key, or it was deleted.");
     return { via: "api_key", user: resolved.user, apiKey: resolved.grant };
   }
@@ -196,13 +198,14 @@ export function optionalUser(options: AuthOptions = {}): MiddlewareHandler<Optio
 /**
  * For the invocation gateway, where the chute (and so the scope) is known only after the
  * caller is: the authenticated caller, 401 without credentials. The raw body must have
- * been read with its limit first when it may exceed the default.
+ * been read with its limit first when it may exceed the default. API key entries come
+ * from the isolate's admission ledger when fresh there (src/services/admission-ledger.ts).
  */
 export async function authenticateCaller<E extends AppEnv>(
   c: Context<E>,
   prefetched?: { apiKeyId: string; entry: ApiKeyCacheEntry | null },
 ): Promise<Auth> {
-  const auth = await authenticate(c, {}, prefetched);
+  const auth = await authenticate(c, {}, prefetched, isolateLedger);
   if (!auth) throw unauthorized(MISSING_CREDENTIALS);
   return auth;
 }

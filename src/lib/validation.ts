@@ -15,6 +15,8 @@ import { ApiError, type ValidationIssue } from "./errors.ts";
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
+/** Bodies up to this size (with a Content-Length) are read whole. */
+const SMALL_BODY_BYTES = 64 * 1024;
 const RAW_BODY = Symbol("rawBody");
 type WithRawBody = { [RAW_BODY]?: Promise<Uint8Array> };
 
@@ -30,6 +32,14 @@ async function readLimited(request: Request, maxBytes: number): Promise<Uint8Arr
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > maxBytes) throw tooLarge();
   if (!request.body) return new Uint8Array();
+  // A small declared body is read in one native call: the reader loop below costs a warm
+  // invocation about a tenth of its CPU. The connection frames the body by that length, so
+  // a lying header cannot get more through.
+  if (Number.isSafeInteger(declared) && declared > 0 && declared <= SMALL_BODY_BYTES) {
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    if (bytes.byteLength > maxBytes) throw tooLarge();
+    return bytes;
+  }
   // A declared length lets the body land in one buffer as it arrives: large uploads (build
   // contexts) then cost their size in memory once, not twice (chunks plus their copy).
   let body = new Uint8Array(Number.isSafeInteger(declared) && declared > 0 ? declared : 64 * 1024);

@@ -12,6 +12,7 @@ import { requireUser } from "../lib/auth.ts";
 import { ApiError } from "../lib/errors.ts";
 import { jsonBody, pathParams, queryParams } from "../lib/validation.ts";
 import { apiKeyPath, createApiKeyBody, listApiKeysQuery } from "../schemas/api-keys.ts";
+import { isolateLedger } from "../services/admission-ledger.ts";
 import { type ApiKeyView, createApiKey, deleteApiKey, findApiKey, listApiKeys } from "../services/api-keys.ts";
 
 const PURPOSE = "api_keys";
@@ -66,7 +67,7 @@ export const apiKeysRoutes = new Hono<AppEnv>()
   })
   .delete("/api_keys/:key", requireUser({ purpose: PURPOSE }), async (c) => {
     const { key } = pathParams(c, apiKeyPath);
-    const result = await deleteApiKey(c.var.deps, c.var.auth.user.userId, key);
+    const result = await deleteApiKey(c.var.deps, c.var.auth.user.userId, key, isolateLedger);
     if (result.status === "not_found") throw notFound(key);
     if (result.status === "cache_unavailable") {
       throw new ApiError(

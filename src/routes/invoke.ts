@@ -19,7 +19,8 @@ import { authenticateCaller, authorizeInvoke, presentedApiKeyIds } from "../lib/
 import { ApiError } from "../lib/errors.ts";
 import { rawBody } from "../lib/validation.ts";
 import type { Cord } from "../schemas/cords.ts";
-import { readAdmission } from "../services/balance-gate.ts";
+import { type AdmissionReads, readAdmission, warmAdmission } from "../services/admission.ts";
+import { isolateLedger } from "../services/admission-ledger.ts";
 import { findCord, findPublicCord } from "../services/cords.ts";
 import { invokeChute } from "../services/gateway.ts";
 import {
@@ -70,22 +71,23 @@ async function call(
   const started = Date.now();
   const body = await rawBody(c, INVOKE_MAX_BODY_BYTES);
   const { config, deps } = c.var;
-  // An API key names its user: admission's Redis reads and the key's cached lookup go in
-  // one pipeline (read-only: a forged key reads nothing it could use and counts nothing).
+  // An API key names its user: admission's facts and the key's cached entry come from the
+  // isolate's ledger when fresh there, else from one Redis pipeline that overlaps the rest
+  // of authentication (read-only: a forged key reads nothing it could use and counts nothing).
   const claimed = presentedApiKeyIds(c.req.raw.headers);
   const claimedUser = claimed?.userId ?? null;
-  const admissionReads =
-    known && claimed
-      ? readAdmission(
-          deps.redis,
-          claimed.userId,
-          known.chuteId,
-          config.RATE_LIMIT_WINDOW_S,
-          Date.now(),
-          claimed.apiKeyId,
-        )
-      : undefined;
-  admissionReads?.catch(() => {});
+  let admissionReads: AdmissionReads | Promise<AdmissionReads> | undefined;
+  if (known && claimed) {
+    const query = {
+      userId: claimed.userId,
+      chuteId: known.chuteId,
+      windowSeconds: config.RATE_LIMIT_WINDOW_S,
+      nowMs: Date.now(),
+      apiKeyId: claimed.apiKeyId,
+    };
+    admissionReads =
+      warmAdmission(isolateLedger, { ...query, chuteFree: known.discount >= 1 }) ?? readAdmission(deps.redis, query);
+  }
   const auth = await authenticateCaller(c, (await admissionReads)?.apiKey);
   const authMs = Date.now() - started;
   const json = jsonObject(body);
@@ -125,7 +127,7 @@ export const slugInvocations = new Hono<AppEnv>().all("*", async (c) => {
   const url = new URL(c.req.url);
   const slug = url.hostname.slice(0, url.hostname.length - config.BASE_DOMAIN.length - 1).toLowerCase();
   const missing = `No chute is served at ${url.hostname}.`;
-  const chute = await chuteBySlug(deps.db, slug, config.GATEWAY_CACHE_TTL_MS);
+  const chute = await chuteBySlug(deps, slug, config.GATEWAY_CACHE_TTL_MS);
   if (!chute) throw notFound(missing);
   return call(c, chute, async (auth, _body, json) => {
     if (!canInvoke(chute, auth.user.userId)) throw notFound(missing);
@@ -140,7 +142,7 @@ export const apiInvocations = new Hono<AppEnv>().post("/chutes/:chuteId/:path{.+
   const { config, deps } = c.var;
   const chuteId = c.req.param("chuteId");
   const path = `/${c.req.param("path")}`;
-  const found = await chuteById(deps.db, chuteId, config.GATEWAY_CACHE_TTL_MS);
+  const found = await chuteById(deps, chuteId, config.GATEWAY_CACHE_TTL_MS);
   return call(c, found, async (auth) => {
     const chute = await visibleChute(
       async () => found,
@@ -186,7 +188,7 @@ export const llmInvocations = new Hono<AppEnv>()
         throw new ApiError("bad_request", "The request body needs a model (a string naming an LLM chute).");
       }
       const chute = await visibleChute(
-        () => chuteByModel(deps.db, model, auth.user.userId, config.GATEWAY_CACHE_TTL_MS, route.templates),
+        () => chuteByModel(deps, model, auth.user.userId, config.GATEWAY_CACHE_TTL_MS, route.templates),
         auth.user.userId,
         `model not found: ${model}`,
       );

@@ -11,9 +11,12 @@
  * `API_KEY_CACHE_TTL_SECONDS` (key hash, admin flag, scopes, the user's id, name, hotkey
  * and permissions). Deleting a key first overwrites that entry with a tombstone that
  * outlives any lookup in flight (`SET` beats the lookups' `SET NX`), so a deleted key
- * stops working at once on every isolate. A per-isolate memory cache could not be
- * invalidated that way and is deliberately not used. Permission changes reach key-
- * authenticated requests within the TTL.
+ * stops working at once on every isolate, for every route but the invocation gateway.
+ * The gateway also keeps entries in its isolate's admission ledger
+ * (src/services/admission-ledger.ts): at most `LEDGER_FRESH_MS` (1 s) old and re-read from
+ * Redis every `LEDGER_SYNC_MS` while in use, so there a deleted key stops working at once in
+ * the isolate that deleted it and within one sync (about 100 ms) elsewhere. Permission
+ * changes reach key-authenticated requests within the TTL.
  */
 import { and, count, desc, eq, ilike, inArray, or, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
@@ -24,6 +27,7 @@ import { randomAlphanumeric, sha256Hex, timingSafeEqual } from "../lib/crypto.ts
 import { compactUuid, expandUuid, isUuid } from "../lib/ids.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Redis } from "../lib/redis.ts";
+import type { AdmissionLedger } from "./admission-ledger.ts";
 import type { AuthUser } from "./users.ts";
 
 export type ApiKeyObjectType = (typeof API_KEY_OBJECT_TYPES)[number];
@@ -228,9 +232,11 @@ export async function deleteApiKey(
   deps: { db: Database; redis: Redis },
   userId: string,
   idOrName: string,
+  ledger?: AdmissionLedger,
 ): Promise<DeleteApiKeyResult> {
   const key = await findApiKey(deps.db, userId, idOrName);
   if (!key) return { status: "not_found" };
+  ledger?.forget(cacheKey(key.apiKeyId));
   try {
     await deps.redis.set(cacheKey(key.apiKeyId), { deleted: true }, { ex: API_KEY_TOMBSTONE_TTL_SECONDS });
   } catch (error) {
@@ -300,17 +306,23 @@ export async function resolveApiKey(
   token: string,
   /** The cache entry, when the caller already read it from Redis (null: a miss). */
   prefetched?: { apiKeyId: string; entry: ApiKeyCacheEntry | null },
+  /** The gateway's ledger: a fresh entry there saves the Redis read, and what Redis answers is kept there. */
+  ledger?: AdmissionLedger,
 ): Promise<{ user: AuthUser; grant: ApiKeyGrant } | null> {
   const ids = parseApiKey(token);
   if (!ids) return null;
   const presentedHash = await sha256Hex(token);
   const valid = (key: CachedApiKey) => timingSafeEqual(presentedHash, key.keyHash) && key.user.userId === ids.userId;
   let entry: CacheEntry | null = null;
+  const remembered = ledger?.value<CacheEntry>(cacheKey(ids.apiKeyId), Date.now());
   if (prefetched && prefetched.apiKeyId === ids.apiKeyId) {
     entry = prefetched.entry;
+  } else if (remembered) {
+    entry = remembered;
   } else {
     try {
       entry = await deps.redis.get<CacheEntry>(cacheKey(ids.apiKeyId));
+      ledger?.remember(cacheKey(ids.apiKeyId), entry, Date.now());
     } catch (error) {
       log.warn("api key cache unavailable; reading Postgres", { error: (error as Error).message });
     }

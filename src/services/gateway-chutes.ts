@@ -108,15 +108,22 @@ async function selectOne(db: AnyDatabase, where: ReturnType<typeof eq>): Promise
   return row ? toGatewayChute(row as unknown as Row) : null;
 }
 
-export function chuteBySlug(db: AnyDatabase, slug: string, ttlMs: number): Promise<GatewayChute | null> {
+/**
+ * Lookups take the request's dependencies rather than a database: a hit must not open one
+ * (`RequestDeps.db` opens a pool on first access, which costs a warm call more than the rest
+ * of its routing).
+ */
+type Lazy = { readonly db: AnyDatabase };
+
+export function chuteBySlug(deps: Lazy, slug: string, ttlMs: number): Promise<GatewayChute | null> {
   const key = slug.toLowerCase();
-  return cached(`slug:${key}`, ttlMs, () => selectOne(db, eq(chutes.slug, key)));
+  return cached(`slug:${key}`, ttlMs, () => selectOne(deps.db, eq(chutes.slug, key)));
 }
 
-export function chuteById(db: AnyDatabase, chuteId: string, ttlMs: number): Promise<GatewayChute | null> {
+export function chuteById(deps: Lazy, chuteId: string, ttlMs: number): Promise<GatewayChute | null> {
   const key = chuteId.toLowerCase();
   if (!/^[0-9a-f-]{36}$/.test(key)) return Promise.resolve(null);
-  return cached(`id:${key}`, ttlMs, () => selectOne(db, eq(chutes.chuteId, key)));
+  return cached(`id:${key}`, ttlMs, () => selectOne(deps.db, eq(chutes.chuteId, key)));
 }
 
 /**
@@ -124,14 +131,14 @@ export function chuteById(db: AnyDatabase, chuteId: string, ttlMs: number): Prom
  * then the most invoked, then the oldest, among those the viewer may invoke.
  */
 export function chuteByModel(
-  db: AnyDatabase,
+  deps: Lazy,
   model: string,
   viewerId: string,
   ttlMs: number,
   templates: readonly string[] = ["vllm"],
 ): Promise<GatewayChute | null> {
   return cached(`model:${templates.join(",")}:${viewerId}:${model}`, ttlMs, async () => {
-    const [row] = await db
+    const [row] = await deps.db
       .select(columns)
       .from(chutes)
       .innerJoin(images, eq(images.imageId, chutes.imageId))

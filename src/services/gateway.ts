@@ -32,10 +32,10 @@ import {
 import { meterLlmStream } from "../lib/llm-stream.ts";
 import { hasPermission } from "../lib/permissions.ts";
 import type { Cord } from "../schemas/cords.ts";
-import { type AdmissionReads, admitInvocation } from "./balance-gate.ts";
+import { type AdmissionReads, admitInvocation } from "./admission.ts";
 import type { GatewayChute } from "./gateway-chutes.ts";
 import { openSessionKey } from "./instance-keys.ts";
-import { chuteRouter, type RoutableInstance, releaseLease } from "./instance-routing.ts";
+import { acquireLease, type RoutableInstance, releaseLease } from "./instance-routing.ts";
 import { type InvocationRecord, invocationCost, usdString } from "./metering.ts";
 import { queueAttempts } from "./metering-client.ts";
 import type { AuthUser } from "./users.ts";
@@ -51,7 +51,7 @@ export interface InvocationTarget {
   /** `Server-Timing` entries of the steps before (auth, chute lookup). */
   timings?: string[];
   /** Admission's Redis reads, when the route started them alongside authentication. */
-  admissionReads?: Promise<AdmissionReads>;
+  admissionReads?: AdmissionReads | Promise<AdmissionReads>;
 }
 
 type AttemptFailure = {
@@ -126,7 +126,6 @@ export async function invokeChute(c: Context<AppEnv>, target: InvocationTarget):
   );
   lap("admit");
   const parentId = crypto.randomUUID();
-  const router = chuteRouter(config, chute.chuteId);
   const records: InvocationRecord[] = [];
   const baseRecord = (instance: RoutableInstance, invocationId: string, startedMs: number) => ({
     invocationId,
@@ -152,7 +151,7 @@ export async function invokeChute(c: Context<AppEnv>, target: InvocationTarget):
 
   /** One attempt on one instance, up to the response headers. */
   async function attempt(exclude: string[]): Promise<AttemptSuccess | AttemptFailure | { ok: false; none: string }> {
-    const lease = await router.acquire({ chuteId: chute.chuteId, exclude, leaseMs: config.INVOKE_TIMEOUT_MS + 30_000 });
+    const lease = await acquireLease(config, chute.chuteId, { exclude, leaseMs: config.INVOKE_TIMEOUT_MS + 30_000 });
     lap("lease");
     if (!lease.ok) return { ok: false, none: lease.reason };
     const { instance, leaseId } = lease;

@@ -16,7 +16,7 @@ import type { InvocationRecord } from "./metering.ts";
 export const meteringShard = (config: Pick<Config, "METERING">, shard: number): DurableObjectStub<Metering> =>
   config.METERING.get(config.METERING.idFromName(`metering-${shard}`)) as DurableObjectStub<Metering>;
 
-export const BATCH_MS = 20;
+export const BATCH_MS = 50;
 let queued: InvocationRecord[] = [];
 let sending: Promise<void> | null = null;
 
@@ -32,8 +32,17 @@ export function queueAttempts(config: Pick<Config, "METERING">, records: Invocat
   return sending;
 }
 
+/**
+ * This isolate's shard, drawn once: isolates spread over the shards, while each isolate's
+ * records land in one, so a shard's flush (one Postgres transaction a second) carries
+ * whole batches instead of every shard flushing a sliver of every isolate's traffic.
+ */
+let isolateShard: number | undefined;
+
 export async function recordAttempts(config: Pick<Config, "METERING">, records: InvocationRecord[]): Promise<void> {
-  const first = Math.floor(Math.random() * METERING_SHARDS);
+  // Drawn on first use: random values are not available in a Worker's global scope.
+  isolateShard ??= Math.floor(Math.random() * METERING_SHARDS);
+  const first = isolateShard;
   let lastError: unknown;
   for (let i = 0; i < METERING_SHARDS * 2; i++) {
     try {

@@ -50,6 +50,20 @@ interface Sample {
   ms: number;
   ttfb?: number;
   ok: boolean;
+  /** The gateway's `Server-Timing` durations (ms by step), when it sent them. */
+  steps?: Record<string, number>;
+}
+
+/** `auth;dur=1, lease;dur=0` → `{auth: 1, lease: 0}`. */
+function parseServerTiming(header: string | string[] | undefined): Record<string, number> | undefined {
+  if (typeof header !== "string") return undefined;
+  const steps: Record<string, number> = {};
+  for (const entry of header.split(",")) {
+    const [name, ...params] = entry.trim().split(";");
+    const dur = params.find((p) => p.trim().startsWith("dur="));
+    if (name && dur) steps[name] = (steps[name] ?? 0) + Number(dur.trim().slice(4));
+  }
+  return steps;
 }
 
 function call(
@@ -81,6 +95,7 @@ function call(
             ms: performance.now() - started,
             ttfb,
             ok: res.statusCode === 200 && check(Buffer.concat(chunks).toString()),
+            steps: parseServerTiming(res.headers["server-timing"]),
           }),
         );
         res.on("error", () => resolve({ ms: performance.now() - started, ok: false }));
@@ -184,17 +199,19 @@ async function startBareProxy(upstream: string): Promise<{ port: number; stop():
 const RUNTIME = process.env.BENCH_RUNTIME === "workerd" ? "workerd" : "wrangler";
 
 async function main(): Promise<void> {
-  const vars = { INSTANCE_MAX_CONCURRENCY: "1024", LOG_LEVEL: "warn" };
+  // Rate limiting stays on (a limit no run reaches), as every other part of admission.
+  const vars = { INSTANCE_MAX_CONCURRENCY: "1024", LOG_LEVEL: "warn", RATE_LIMIT_COUNT: "1000000" };
+  // The bare Worker runs under `wrangler dev --log-level warn`; so does the platform, else
+  // wrangler's per-request log line (an HTTP call from workerd into wrangler's Node process
+  // for every request) would be charged to the gateway alone.
+  process.env.WRANGLER_LOG_LEVEL ??= "warn";
   const workerd = RUNTIME === "workerd" ? await startWorkerd(vars) : null;
   const platform = workerd ?? (await startPlatform({ scratchPrefix: "chutes_bench", vars }));
   const sims: SimInstance[] = [];
   let bare: { port: number; stop(): Promise<void> } | null = null;
   try {
     const owner = await registerCaller(platform.url, platform.databaseUrl);
-    const user = await registerCaller(platform.url, platform.databaseUrl, {
-      balanceUsd: 1_000_000,
-      permissions: ["unlimited"],
-    });
+    const user = await registerCaller(platform.url, platform.databaseUrl, { balanceUsd: 1_000_000 });
     const chute = await seedChute(platform.databaseUrl, owner);
     const model = `bench/model-${Date.now().toString(36)}`;
     const llm = await seedChute(platform.databaseUrl, owner, { template: "vllm", name: model });
@@ -287,9 +304,16 @@ async function main(): Promise<void> {
             ttfb99: [],
             ttlb50: [],
             bad: 0,
+            steps: {},
           };
           const good = samples.filter((s) => s.ok);
           row.bad += samples.length - good.length;
+          // Mean per step (Server-Timing has 1 ms resolution: a median would round to 0 or 1).
+          const timed = good.filter((s) => s.steps);
+          for (const name of new Set(timed.flatMap((s) => Object.keys(s.steps ?? {})))) {
+            const mean = timed.reduce((sum, s) => sum + (s.steps?.[name] ?? 0), 0) / Math.max(1, timed.length);
+            row.steps[name] = [...(row.steps[name] ?? []), mean];
+          }
           row.rps.push(good.length / seconds);
           row.p50.push(
             pct(
@@ -348,6 +372,8 @@ interface Row {
   ttfb99: number[];
   ttlb50: number[];
   bad: number;
+  /** Mean `Server-Timing` duration per step, one per round. */
+  steps: Record<string, number[]>;
 }
 
 function report(rows: Row[]): void {
@@ -379,6 +405,18 @@ function report(rows: Row[]): void {
     console.log(
       `| ${name} | ${r.c} | ${f(m(r.ttfb50))} | ${f(m(r.ttfb99))} | ${f(m(r.ttlb50))} | ${direct ? f(m(r.ttfb50) - m(direct.ttfb50)) : "–"} | ${direct ? f(m(r.ttfb99) - m(direct.ttfb99)) : "–"} | ${direct ? f(m(r.ttlb50) - m(direct.ttlb50)) : "–"} | ${r.bad} |`,
     );
+  }
+  const stepped = rows.filter((r) => Object.keys(r.steps).length > 0);
+  if (stepped.length > 0) {
+    const names = [...new Set(stepped.flatMap((r) => Object.keys(r.steps)))];
+    console.log("\nWhere the gateway's time goes (mean `Server-Timing` ms per call, 1 ms resolution)\n");
+    console.log(`| call | load | ${names.join(" | ")} |`);
+    console.log(`|---|---|${names.map(() => "---|").join("")}`);
+    for (const r of stepped) {
+      console.log(
+        `| ${r.kind} | ${r.c} | ${names.map((n) => (r.steps[n] ? f(m(r.steps[n] as number[])) : "–")).join(" | ")} |`,
+      );
+    }
   }
   const ratio = (c: number) => {
     const g = find("json", c, "gateway");

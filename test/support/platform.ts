@@ -5,7 +5,7 @@
  * benchmarks, which need the platform exactly as a developer runs it.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -61,13 +61,19 @@ export async function startPlatform(
     await scratch?.close().catch(() => {});
     rmSync(stateDir, { recursive: true, force: true });
   };
+  // PLATFORM_LOG_FILE: also append the platform's output there (debugging a test or benchmark).
+  const logFile = process.env.PLATFORM_LOG_FILE;
+  const keep = (text: string) => {
+    output.push(text);
+    if (logFile) appendFileSync(logFile, text);
+  };
   const ready = new Promise<void>((resolve, reject) => {
     child.stdout?.on("data", (chunk: Buffer) => {
       const text = chunk.toString();
-      output.push(text);
+      keep(text);
       if (text.includes("chutes-edge is up")) resolve();
     });
-    child.stderr?.on("data", (chunk: Buffer) => output.push(chunk.toString()));
+    child.stderr?.on("data", (chunk: Buffer) => keep(chunk.toString()));
     child.once("exit", (code) => reject(new Error(`npm start exited early (${code}):\n${output.join("")}`)));
   });
   const timeoutMs = options.readyTimeoutMs ?? 90_000;

@@ -4,6 +4,7 @@ import type { ChuteRouter } from "../../durable-objects/chute-router.ts";
 import type { EventsHub } from "../../durable-objects/events-hub.ts";
 import { configFor } from "../../src/env.ts";
 import { EVENTS_HUB_NAME } from "../../src/hosts/sockets.ts";
+import { acquireLease, releaseLease } from "../../src/services/instance-routing.ts";
 import { callHost, nextFrames } from "./helpers.ts";
 
 const config = configFor(env);
@@ -78,6 +79,23 @@ describe("chute router", () => {
     expect(await acquire({ leaseMs: 50 })).toEqual({ ok: false, reason: "at_capacity" });
     await new Promise((r) => setTimeout(r, 80));
     expect((await acquire({ leaseMs: 50 })).ok).toBe(true);
+  });
+
+  it("hands waiting releases to the next acquire (one RPC), or sends them alone when none comes", async () => {
+    const chuteId = crypto.randomUUID();
+    const router = config.CHUTE_ROUTER.get(config.CHUTE_ROUTER.idFromName(chuteId)) as DurableObjectStub<ChuteRouter>;
+    await router.setInstances([instance("only", 1)]);
+    const first = await acquireLease(config, chuteId, {});
+    if (!first.ok) throw new Error("no lease");
+    // The release waits in this isolate; the next acquire carries it, so the slot is free again.
+    const released = releaseLease(config, chuteId, first.leaseId, "success");
+    const second = await acquireLease(config, chuteId, {});
+    expect(second.ok).toBe(true);
+    await released;
+    if (!second.ok) throw new Error("no lease");
+    // With no acquire after it, a release goes on its own within the batch window.
+    await releaseLease(config, chuteId, second.leaseId, "success");
+    expect((await router.snapshot())[0]).toMatchObject({ instanceId: "only", inFlight: 0 });
   });
 
   it("skips instances a request already tried, and sets aside an instance after failures in a row", async () => {

@@ -3,7 +3,7 @@
  * once and deducts exactly the sum of the newly written successes' costs (a batch flushed
  * twice bills nothing twice), never bills failures or free users, lets the first success
  * claim a chute's bounty; the Metering Durable Object keeps records until they are in
- * Postgres; the admission gate answers 402 and 429 with its headers.
+ * Postgres (admission: ./admission.test.ts).
  */
 import { env } from "cloudflare:workers";
 import { eq, sql } from "drizzle-orm";
@@ -11,10 +11,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/db/client.ts";
 import { balances, bounties, chutes, instanceAudit, instances } from "../../src/db/schema.ts";
 import { configFor } from "../../src/env.ts";
-import { ApiError } from "../../src/lib/errors.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { openRedis } from "../../src/lib/redis.ts";
-import { admitInvocation } from "../../src/services/balance-gate.ts";
 import { applyInstanceOutcomes } from "../../src/services/instances.ts";
 import { flushInvocations, type InvocationRecord, invocationCost } from "../../src/services/metering.ts";
 import { flushAllMetering, meteringShard } from "../../src/services/metering-client.ts";
@@ -25,7 +23,7 @@ import { builtImage, deploy, deployBody } from "./catalogue.ts";
 const config = configFor(env);
 const handle = openDatabase(config);
 const db = handle.db;
-const redis = openRedis(config);
+const _redis = openRedis(config);
 afterAll(() => handle.close());
 
 async function setBalance(user: TestUser, usd: string) {
@@ -144,16 +142,6 @@ describe("metering", () => {
   });
 });
 
-/** Admission as the gateway runs it, waiting for its deferred count before returning. */
-async function admit(input: Parameters<typeof admitInvocation>[1]) {
-  const deferred: Promise<unknown>[] = [];
-  try {
-    return await admitInvocation({ redis, db }, input, undefined, (work) => deferred.push(work));
-  } finally {
-    await Promise.all(deferred);
-  }
-}
-
 describe("instance verdicts from the metering flush", () => {
   const deps = { db, config, log: createLogger("error"), now: () => new Date() };
   const failuresOf = async (instanceId: string) =>
@@ -190,43 +178,5 @@ describe("instance verdicts from the metering flush", () => {
     expect(await failuresOf(instanceId)).toBeUndefined();
     const [audit] = await db.select().from(instanceAudit).where(eq(instanceAudit.instanceId, instanceId));
     expect(audit?.deletionReason).toMatch(/consecutive failures/);
-  });
-});
-
-describe("admission", () => {
-  const input = (user: TestUser, overrides: Partial<Parameters<typeof admitInvocation>[1]> = {}) => ({
-    userId: user.userId,
-    chuteId: crypto.randomUUID(),
-    unlimited: false,
-    free: false,
-    limit: 2,
-    windowSeconds: 60,
-    nowMs: Date.now(),
-    ...overrides,
-  });
-
-  it("refuses an empty balance with 402 unless free", async () => {
-    const user = await registerUser();
-    await setBalance(user, "0");
-    const refused = await admit(input(user)).catch((e: unknown) => e);
-    expect(refused).toBeInstanceOf(ApiError);
-    expect((refused as ApiError).status).toBe(402);
-    await admit(input(user, { free: true }));
-  });
-
-  it("counts per user and chute, answering 429 with RateLimit headers and Retry-After", async () => {
-    const user = await registerUser();
-    await setBalance(user, "5");
-    const fixed = input(user);
-    const first = await admit(fixed);
-    expect(first.headers["ratelimit-policy"]).toBe('"invocations";q=2;w=60');
-    expect(first.headers.ratelimit).toMatch(/^"invocations";r=1;t=\d+$/);
-    await admit(fixed);
-    const refused = (await admit(fixed).catch((e: unknown) => e)) as ApiError;
-    expect(refused.status).toBe(429);
-    expect(Number(refused.headers["retry-after"])).toBeGreaterThan(0);
-    // Another chute has its own window; an unlimited user has none.
-    await admit({ ...fixed, chuteId: crypto.randomUUID() });
-    expect((await admit({ ...fixed, unlimited: true })).headers).toEqual({});
   });
 });

@@ -19,6 +19,7 @@ import { type ExportBucket, MIN_PART_BYTES } from "../../src/exports/object-writ
 import { checkManifest, digestExport, verifyInclusion } from "../../src/exports/verify.ts";
 import worker from "../../src/index.ts";
 import { type ExportDeps, exportHour } from "../../src/services/exports.ts";
+import { meteringShard } from "../../src/services/metering-client.ts";
 import python from "../unit/fixtures/python-csv.json";
 import { API_HOST } from "./accounts.ts";
 import { randomHotkey } from "./chain-helpers.ts";
@@ -461,6 +462,34 @@ describe("export routes", () => {
 });
 
 describe("export cron", () => {
+  it("flushes the metering shards first: an attempt that ended in the hour but was not yet in Postgres is exported", async () => {
+    const hour = new Date(Date.UTC(2025, 6, 1) + Math.floor(Math.random() * 1000) * 5 * HOUR);
+    const row = invocation({
+      startedAt: at(hour, 3_500),
+      completedAt: at(hour, 3_590),
+      errorMessage: "CLIENT_DISCONNECTED",
+    });
+    // As the gateway hands it over: stored in a Metering shard, whose own flush is a second away.
+    await meteringShard(config, 2).record([
+      {
+        ...row,
+        startedAt: `${row.startedAt.replace(" ", "T")}Z`,
+        completedAt: `${row.completedAt?.replace(" ", "T")}Z`,
+        metrics: null,
+        costUsd: 0,
+        outcome: "neutral",
+      },
+    ]);
+    const controller = createScheduledController({
+      cron: "1 * * * *",
+      scheduledTime: new Date(hour.getTime() + HOUR + 60_000),
+    });
+    const ctx = createExecutionContext();
+    await worker.scheduled(controller, { ...env }, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(await storedText(exportKeys(hour).csv)).toBe(expectedCsv([row], hour));
+  });
+
   it("exports the hour that just ended at minute 1, and catches up on missed hours", async () => {
     const hour = new Date(Date.UTC(2025, 0, 1) + Math.floor(Math.random() * 1000) * 5 * HOUR);
     const rows = [invocation({ startedAt: at(hour, 5), completedAt: at(hour, 6) })];

@@ -3,8 +3,8 @@
  * shares, image owner), looked up by slug, id or model and cached in the isolate for
  * `GATEWAY_CACHE_TTL_MS` (5 s by default), so a warm gateway asks Postgres nothing per
  * request. The cost of the cache: a chute made private, unshared or deleted stays
- * callable by those who could call it for at most that long; misses are cached too, so
- * unknown names cannot drive one query per request.
+ * callable by those who could call it for at most that long (plus one reload); misses are
+ * cached too, so unknown names cannot drive one query per request.
  *
  * Visibility is applied after the lookup (`canInvoke`): public chutes for everyone,
  * private ones for the owner and the users they are shared with.
@@ -33,23 +33,46 @@ export interface GatewayChute {
 interface Entry {
   value: GatewayChute | null;
   expires: number;
+  /** The reload in flight, if any (one per key: concurrent misses share it). */
+  loading?: Promise<GatewayChute | null>;
+  /** Whether `value` was ever loaded (an entry made by a first, still running load has none). */
+  loaded: boolean;
 }
 
 const MAX_ENTRIES = 10_000;
 const cache = new Map<string, Entry>();
 
-async function cached(
+/**
+ * The cached lookup of `key`. One load per key at a time: while it runs, callers of a key
+ * that was loaded before get the expired value (so a busy chute pays one Postgres lookup
+ * per TTL, on one request, not one per concurrent caller), and first callers share it.
+ */
+function cached(
   key: string,
   ttlMs: number,
   load: () => Promise<GatewayChute | null>,
   nowMs = Date.now(),
 ): Promise<GatewayChute | null> {
   const hit = cache.get(key);
-  if (hit && hit.expires > nowMs) return hit.value;
-  const value = await load();
-  if (cache.size >= MAX_ENTRIES) cache.clear();
-  if (ttlMs > 0) cache.set(key, { value, expires: nowMs + ttlMs });
-  return value;
+  if (hit && hit.expires > nowMs) return Promise.resolve(hit.value);
+  if (hit?.loading) return hit.loaded ? Promise.resolve(hit.value) : hit.loading;
+  if (ttlMs <= 0) return load();
+  if (!hit && cache.size >= MAX_ENTRIES) cache.clear();
+  const entry: Entry = hit ?? { value: null, expires: 0, loaded: false };
+  const loading = load().then(
+    (value) => {
+      Object.assign(entry, { value, expires: Date.now() + ttlMs, loaded: true, loading: undefined });
+      return value;
+    },
+    (error: unknown) => {
+      entry.loading = undefined;
+      if (!entry.loaded) cache.delete(key);
+      throw error;
+    },
+  );
+  entry.loading = loading;
+  cache.set(key, entry);
+  return loading;
 }
 
 /** Drops every cached lookup (tests that change a chute and call it at once). */

@@ -16,14 +16,17 @@ import { freePort } from "../../infra/dev/net.ts";
 import { startLocalServices } from "../../infra/dev/services.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const DO_CLASSES = ["MinerHub", "ChuteRouter", "EventsHub", "BuildLog", "Metering"];
-const DO_BINDINGS: Record<string, string> = {
-  MINER_HUB: "MinerHub",
-  CHUTE_ROUTER: "ChuteRouter",
-  EVENTS_HUB: "EventsHub",
-  BUILD_LOGS: "BuildLog",
-  METERING: "Metering",
-};
+/** wrangler.toml's top-level Durable Object bindings (binding name → class), so this never drifts from it. */
+function topLevelDurableObjects(): Record<string, string> {
+  const toml = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
+  const top = toml.slice(0, toml.indexOf("\n[env."));
+  const bindings: Record<string, string> = {};
+  for (const match of top.matchAll(/^name = "([A-Z_0-9]+)"\nclass_name = "(\w+)"$/gm))
+    bindings[match[1] as string] = match[2] as string;
+  return bindings;
+}
+const DO_BINDINGS = topLevelDurableObjects();
+const DO_CLASSES = [...new Set(Object.values(DO_BINDINGS))];
 
 /** wrangler.toml's top-level [vars]. */
 function topLevelVars(): Record<string, string> {
@@ -43,7 +46,7 @@ export interface WorkerdTargets {
   stop(): Promise<void>;
 }
 
-async function waitFor(port: number, host: string, pathName: string): Promise<void> {
+async function waitFor(port: number, host: string, pathName: string, output: () => string): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -55,7 +58,7 @@ async function waitFor(port: number, host: string, pathName: string): Promise<vo
       r.end();
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`workerd did not answer on ${port}`);
+    if (Date.now() > deadline) throw new Error(`workerd did not answer on ${port}:\n${output().slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 300));
   }
 }
@@ -135,7 +138,10 @@ const stub :Workerd.Worker = (
   child.once("exit", (code) => {
     if (code) process.stderr.write(`workerd exited ${code}: ${stderr.slice(-3000)}\n`);
   });
-  await waitFor(port, "api.localhost", "/developer_deposit");
+  await waitFor(port, "api.localhost", "/developer_deposit", () => stderr).catch((error: unknown) => {
+    if (child.pid) process.kill(-child.pid, "SIGKILL");
+    throw error;
+  });
   return {
     url: `http://127.0.0.1:${port}`,
     barePort,

@@ -23,7 +23,6 @@ import { cacheBalances } from "../src/services/admission.ts";
 import { applyInstanceOutcomes } from "../src/services/instances.ts";
 import { type FlushResult, flushInvocations, type InvocationRecord } from "../src/services/metering.ts";
 
-export const METERING_SHARDS = 4;
 const BATCH = 500;
 const MAX_BACKOFF_MS = 30_000;
 const PREFIX = "r:";

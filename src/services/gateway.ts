@@ -8,7 +8,9 @@
  *   the client (network error, timeout before the first byte, 5xx, 426, 429, a bad MAC).
  * - Bodies pass through natively (`pipeTo` into an `IdentityTransformStream` or a
  *   `FixedLengthStream`: no JavaScript per chunk), except LLM streams, whose events are
- *   scanned (src/lib/llm-stream.ts) so the final chunk can carry usage and cost.
+ *   scanned (src/lib/llm-stream.ts) so the final chunk can carry usage and cost, and small
+ *   non-stream answers (`SMALL_ANSWER_BYTES`), read whole with one native call before the
+ *   client gets them unchanged.
  * - A stream that breaks midway ends with an SSE `event: error`; the attempt is recorded
  *   as failed and not billed. A client that goes away cancels the instance's stream; that
  *   attempt is recorded as `CLIENT_DISCONNECTED`, neither billed nor counted against the
@@ -74,7 +76,16 @@ type AttemptSuccess = {
   startedMs: number;
   abort: AbortController;
   totalTimer: ReturnType<typeof setTimeout>;
+  /** The whole answer, when it was small enough to read here (see `SMALL_ANSWER_BYTES`). */
+  bytes?: Uint8Array;
 };
+
+/**
+ * Non-stream answers up to this size that declare their length are read whole before the
+ * client gets anything: one native read instead of a relay pipe per call, and an answer
+ * that breaks midway can still go to another instance (nothing reached the client yet).
+ */
+const SMALL_ANSWER_BYTES = 64 * 1024;
 
 /** Per-isolate envelope keys, keyed by instance and sealed key (a re-keyed instance gets new ones). */
 const keyCache = new Map<string, Promise<EnvelopeKeys>>();
@@ -236,6 +247,23 @@ export async function invokeChute(c: Context<AppEnv>, target: InvocationTarget):
       });
       return { ...fail({ error: "BAD_REQUEST", retry: false, instanceFault: false }), relay };
     }
+    const length = Number(response.headers.get("content-length") ?? Number.NaN);
+    if (!isStreamCord(target.cord) && Number.isSafeInteger(length) && length <= SMALL_ANSWER_BYTES) {
+      try {
+        const bytes = new Uint8Array(await response.arrayBuffer());
+        clearTimeout(totalTimer);
+        return { ok: true, response, instance, leaseId, invocationId, startedMs, abort, totalTimer, bytes };
+      } catch (error) {
+        clearTimeout(totalTimer);
+        return fail({
+          error: abort.signal.aborted
+            ? `timeout: no complete answer within ${config.INVOKE_TIMEOUT_MS} ms`
+            : `answer broke: ${(error as Error)?.message ?? error}`,
+          retry: true,
+          instanceFault: true,
+        });
+      }
+    }
     return { ok: true, response, instance, leaseId, invocationId, startedMs, abort, totalTimer };
   }
 
@@ -282,15 +310,38 @@ export async function invokeChute(c: Context<AppEnv>, target: InvocationTarget):
     if (records.length > 0) waitUntil(queueAttempts(config, records.splice(0)));
   };
 
+  const costOf = (startedMs: number, endMs: number) =>
+    free ? 0 : invocationCost((endMs - startedMs) / 1000, chute.computeMultiplier, chute.discount);
+
+  /** Records how an answered attempt ended, ends its lease and hands the records to metering. */
+  function settle(
+    success: AttemptSuccess,
+    outcome: { error: string | null; clientGone: boolean; metrics: Record<string, number> | null },
+    endMs: number,
+  ): void {
+    const { instance, leaseId, invocationId, startedMs } = success;
+    const error = outcome.clientGone ? "CLIENT_DISCONNECTED" : outcome.error;
+    const verdict = error === null ? "success" : outcome.clientGone ? "neutral" : "failure";
+    records.push({
+      ...baseRecord(instance, invocationId, startedMs),
+      completedAt: new Date(endMs).toISOString(),
+      errorMessage: error,
+      metrics: outcome.metrics,
+      costUsd: error === null ? costOf(startedMs, endMs) : 0,
+      outcome: verdict,
+    });
+    waitUntil(releaseLease(config, chute.chuteId, leaseId, verdict));
+    flush();
+  }
+
   /** Relays a successful attempt into `writable`; resolves when the client has it all. */
   async function relay(success: AttemptSuccess, sink: WritableStream<Uint8Array>, preamble: boolean): Promise<void> {
-    const { response, instance, leaseId, invocationId, startedMs } = success;
+    const { response, startedMs } = success;
     const stream = isStreamCord(target.cord) || response.headers.get("content-type")?.startsWith("text/event-stream");
     const llm = chute.standardTemplate === "vllm" && target.cord.stream;
     let outcome: { error: string | null; clientGone: boolean; metrics: Record<string, number> | null };
     let endMs: number | null = null;
-    const cost = (end: number) =>
-      free ? 0 : invocationCost((end - startedMs) / 1000, chute.computeMultiplier, chute.discount);
+    const cost = (end: number) => costOf(startedMs, end);
     const body = response.body ?? new ReadableStream<Uint8Array>({ start: (ctl) => ctl.close() });
     if (llm) {
       const metered = meterLlmStream(body, startedMs, (end) => ({
@@ -338,18 +389,7 @@ export async function invokeChute(c: Context<AppEnv>, target: InvocationTarget):
       outcome = { ...outcome, clientGone: true };
     }
     if (outcome.clientGone) success.abort.abort(new Error("client disconnected"));
-    const error = outcome.clientGone ? "CLIENT_DISCONNECTED" : outcome.error;
-    const verdict = error === null ? "success" : outcome.clientGone ? "neutral" : "failure";
-    records.push({
-      ...baseRecord(instance, invocationId, startedMs),
-      completedAt: new Date(endMs).toISOString(),
-      errorMessage: error,
-      metrics: outcome.metrics,
-      costUsd: error === null ? cost(endMs) : 0,
-      outcome: verdict,
-    });
-    waitUntil(releaseLease(config, chute.chuteId, leaseId, verdict));
-    flush();
+    settle(success, outcome, endMs);
   }
 
   const passthroughHeaders = (response: Response) => {
@@ -375,6 +415,12 @@ export async function invokeChute(c: Context<AppEnv>, target: InvocationTarget):
     flush();
     if (result instanceof ApiError) throw result;
     if (result instanceof Response) return result;
+    if (result.bytes) {
+      settle(result, { error: null, clientGone: false, metrics: null }, Date.now());
+      const headers = passthroughHeaders(result.response);
+      headers["content-length"] = String(result.bytes.byteLength);
+      return new Response(result.bytes, { status: result.response.status, headers });
+    }
     const length = Number(result.response.headers.get("content-length") ?? Number.NaN);
     const pipe =
       Number.isSafeInteger(length) && length >= 0 ? new FixedLengthStream(length) : new IdentityTransformStream();

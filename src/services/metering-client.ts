@@ -9,13 +9,15 @@
  * holds the batch it joined until the batch is stored), so a busy isolate makes one
  * metering call per batch, not one per request.
  */
-import { METERING_SHARDS, type Metering } from "../../durable-objects/metering.ts";
+import type { Metering } from "../../durable-objects/metering.ts";
 import type { Config } from "../env.ts";
 import type { InvocationRecord } from "./metering.ts";
 
 export const meteringShard = (config: Pick<Config, "METERING">, shard: number): DurableObjectStub<Metering> =>
   config.METERING.get(config.METERING.idFromName(`metering-${shard}`)) as DurableObjectStub<Metering>;
 
+/** How many `Metering` objects there are (`metering-0` … `metering-3`). */
+export const METERING_SHARDS = 4;
 export const BATCH_MS = 50;
 let queued: InvocationRecord[] = [];
 let sending: Promise<void> | null = null;

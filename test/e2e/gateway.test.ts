@@ -294,6 +294,9 @@ describe("invocation gateway", () => {
 
   it("rate-limits a user per chute with RateLimit headers and Retry-After", async () => {
     const busy = await registerCaller(base, dbUrl);
+    // Windows are fixed (60 s): start the 31 calls well inside one, so none straddles a boundary.
+    const intoWindow = Date.now() % 60_000;
+    if (intoWindow > 45_000) await new Promise((resolve) => setTimeout(resolve, 60_000 - intoWindow + 100));
     let last: Awaited<ReturnType<typeof post>> | undefined;
     for (let i = 0; i < 31; i++) last = await post(host(echo), "/echo", busy, { i });
     expect(last?.status).toBe(429);

@@ -90,12 +90,13 @@ export async function readAdmission(
     if (apiKeyId) pipe.get<ApiKeyCacheEntry>(apiKeyCacheKey(apiKeyId));
     const [count, balance, entry] =
       await pipe.exec<[string | number | null, string | number | null, ApiKeyCacheEntry | null]>();
+    const total = count === null ? 0 : Number(count);
     const reads: AdmissionReads = {
-      count: count === null ? 0 : Number(count),
+      count: total,
       balance: balance === null ? null : String(balance),
       apiKey: apiKeyId ? { apiKeyId, entry: entry ?? null } : undefined,
     };
-    ledger.learnCount(counter, reads.count ?? 0, windowSeconds + 1, nowMs);
+    ledger.learnCount(counter, total, windowSeconds + 1, nowMs);
     ledger.remember(balanceKey(userId), reads.balance, nowMs);
     if (apiKeyId) ledger.remember(apiKeyCacheKey(apiKeyId), reads.apiKey?.entry, nowMs);
     return reads;

@@ -314,7 +314,8 @@ export async function resolveApiKey(
   const presentedHash = await sha256Hex(token);
   const valid = (key: CachedApiKey) => timingSafeEqual(presentedHash, key.keyHash) && key.user.userId === ids.userId;
   let entry: CacheEntry | null = null;
-  const remembered = ledger?.value<CacheEntry>(cacheKey(ids.apiKeyId), Date.now());
+  const remembered =
+    prefetched?.apiKeyId === ids.apiKeyId ? undefined : ledger?.value<CacheEntry>(cacheKey(ids.apiKeyId), Date.now());
   if (prefetched && prefetched.apiKeyId === ids.apiKeyId) {
     entry = prefetched.entry;
   } else if (remembered) {

@@ -461,6 +461,17 @@ describe("export routes", () => {
   });
 });
 
+/** Fires the minute-1 export cron as the platform would right after `hour` ends, and waits for it. */
+async function runExportCron(hour: Date): Promise<void> {
+  const controller = createScheduledController({
+    cron: "1 * * * *",
+    scheduledTime: new Date(hour.getTime() + HOUR + 60_000),
+  });
+  const ctx = createExecutionContext();
+  await worker.scheduled(controller, { ...env }, ctx);
+  await waitOnExecutionContext(ctx);
+}
+
 describe("export cron", () => {
   it("flushes the metering shards first: an attempt that ended in the hour but was not yet in Postgres is exported", async () => {
     const hour = new Date(Date.UTC(2025, 6, 1) + Math.floor(Math.random() * 1000) * 5 * HOUR);
@@ -480,13 +491,7 @@ describe("export cron", () => {
         outcome: "neutral",
       },
     ]);
-    const controller = createScheduledController({
-      cron: "1 * * * *",
-      scheduledTime: new Date(hour.getTime() + HOUR + 60_000),
-    });
-    const ctx = createExecutionContext();
-    await worker.scheduled(controller, { ...env }, ctx);
-    await waitOnExecutionContext(ctx);
+    await runExportCron(hour);
     expect(await storedText(exportKeys(hour).csv)).toBe(expectedCsv([row], hour));
   });
 
@@ -494,13 +499,7 @@ describe("export cron", () => {
     const hour = new Date(Date.UTC(2025, 0, 1) + Math.floor(Math.random() * 1000) * 5 * HOUR);
     const rows = [invocation({ startedAt: at(hour, 5), completedAt: at(hour, 6) })];
     await seedInvocations(db, rows);
-    const controller = createScheduledController({
-      cron: "1 * * * *",
-      scheduledTime: new Date(hour.getTime() + HOUR + 60_000),
-    });
-    const ctx = createExecutionContext();
-    await worker.scheduled(controller, { ...env }, ctx);
-    await waitOnExecutionContext(ctx);
+    await runExportCron(hour);
     expect(await storedText(exportKeys(hour).csv)).toBe(expectedCsv(rows, hour));
     const exported = await db.execute<{ n: number }>(
       sql`select count(*)::int as n from export_manifests where hour_start between ${new Date(hour.getTime() - 2 * HOUR).toISOString()}::timestamptz and ${hour.toISOString()}::timestamptz`,

@@ -30,9 +30,14 @@ interface Counter {
   base: number;
   /** Calls counted here and not yet added in Redis. */
   pending: number;
+  /** Calls a sync in flight is adding (still counted here until Redis answers). */
+  syncing: number;
   at: number;
   ttlSeconds: number;
 }
+
+/** The window's total as this isolate knows it: Redis's, plus its own calls not yet in it. */
+const total = (counter: Counter) => counter.base + counter.syncing + counter.pending;
 
 interface Value {
   value: unknown;
@@ -77,13 +82,13 @@ export class AdmissionLedger {
   /** The counter's total if its base is fresh, else undefined. */
   freshCount(key: string, nowMs: number): number | undefined {
     const counter = this.#counters.get(key);
-    return counter && nowMs - counter.at <= this.freshMs ? counter.base + counter.pending : undefined;
+    return counter && nowMs - counter.at <= this.freshMs ? total(counter) : undefined;
   }
 
   /** The counter's total as known here, however old (undefined when never read or counted). */
   count(key: string): number | undefined {
     const counter = this.#counters.get(key);
-    return counter ? counter.base + counter.pending : undefined;
+    return counter ? total(counter) : undefined;
   }
 
   /** A total read from Redis (counts only grow within a window, so the larger base wins). */
@@ -95,7 +100,7 @@ export class AdmissionLedger {
       return;
     }
     this.#roomFor(this.#counters);
-    this.#counters.set(key, { base: total, pending: 0, at: nowMs, ttlSeconds });
+    this.#counters.set(key, { base: total, pending: 0, syncing: 0, at: nowMs, ttlSeconds });
   }
 
   /** Counts one call; it reaches Redis with the next sync. */
@@ -107,7 +112,7 @@ export class AdmissionLedger {
     }
     // Never read (Redis was down): counted, but not fresh, so the next call reads Redis.
     this.#roomFor(this.#counters);
-    this.#counters.set(key, { base: 0, pending: 1, at: 0, ttlSeconds });
+    this.#counters.set(key, { base: 0, pending: 1, syncing: 0, at: 0, ttlSeconds });
   }
 
   /** Joins (or starts) the next sync; `defer` keeps the request alive until it is done. */
@@ -124,7 +129,12 @@ export class AdmissionLedger {
     const now = Date.now();
     const counters = [...this.#counters].filter(([, counter]) => counter.pending > 0);
     const taken = counters.map(([, counter]) => counter.pending);
-    for (const [, counter] of counters) counter.pending = 0;
+    // Moved, not dropped: until Redis answers they still count here (a read of Redis meanwhile
+    // may not include them yet; counting them twice only errs on the strict side).
+    for (const [, counter] of counters) {
+      counter.syncing += counter.pending;
+      counter.pending = 0;
+    }
     const keys = [...this.#used];
     this.#used.clear();
     if (counters.length > 0 || keys.length > 0) {
@@ -136,6 +146,7 @@ export class AdmissionLedger {
       try {
         const results = await pipe.exec<unknown[]>();
         counters.forEach(([, counter], i) => {
+          counter.syncing -= taken[i] as number;
           counter.base = Math.max(counter.base, Number(results[2 * i]));
           counter.at = now;
         });
@@ -145,6 +156,7 @@ export class AdmissionLedger {
       } catch {
         // Redis is unreachable: the counts wait for the next sync; the values age out.
         counters.forEach(([, counter], i) => {
+          counter.syncing -= taken[i] as number;
           counter.pending += taken[i] as number;
         });
       }
@@ -155,7 +167,7 @@ export class AdmissionLedger {
   /** Drops what is too old to be used and has nothing to push. */
   #sweep(nowMs: number): void {
     for (const [key, counter] of this.#counters) {
-      if (counter.pending === 0 && nowMs - counter.at > this.freshMs) this.#counters.delete(key);
+      if (counter.pending + counter.syncing === 0 && nowMs - counter.at > this.freshMs) this.#counters.delete(key);
     }
     for (const [key, value] of this.#values) {
       if (nowMs - value.at > this.freshMs) this.#values.delete(key);
@@ -165,7 +177,9 @@ export class AdmissionLedger {
   #roomFor(map: Map<string, unknown>): void {
     if (map.size >= MAX_ENTRIES) {
       if (map === this.#counters) {
-        for (const [key, counter] of this.#counters) if (counter.pending === 0) this.#counters.delete(key);
+        for (const [key, counter] of this.#counters) {
+          if (counter.pending + counter.syncing === 0) this.#counters.delete(key);
+        }
       } else map.clear();
     }
   }

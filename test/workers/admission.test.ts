@@ -198,6 +198,21 @@ describe("admission ledger", () => {
     expect(warmAdmission(ledger, { ...query, nowMs: Date.now() + 1_500 })).toBeNull();
   });
 
+  it("keeps counting calls while a sync adds them, even if a Redis read meanwhile does not include them", async () => {
+    const ledger = new AdmissionLedger(5_000, 10);
+    const key = `gateway:rl:test:${crypto.randomUUID()}:0`;
+    ledger.learnCount(key, 0, 60, Date.now());
+    ledger.add(key, 60);
+    ledger.add(key, 60);
+    const syncing = ledger.sync(redis);
+    // A cold read that ran before the INCRBY landed saw 0: the two calls still count.
+    ledger.learnCount(key, 0, 60, Date.now());
+    expect(ledger.count(key)).toBe(2);
+    await syncing;
+    expect(ledger.count(key)).toBe(2);
+    expect(Number(await redis.get(key))).toBe(2);
+  });
+
   it("keeps counts through a Redis outage and adds them once Redis answers", async () => {
     const unreachable = openRedis({ UPSTASH_REDIS_REST_URL: "http://127.0.0.1:9", UPSTASH_REDIS_REST_TOKEN: "x" });
     const ledger = new AdmissionLedger(1000, 10);
